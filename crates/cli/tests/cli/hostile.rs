@@ -1,0 +1,111 @@
+//! A corpus of hostile files: each fails alone with a typed reason; the sync and the good
+//! documents are unaffected; a failure is not retried until the file changes.
+
+use crate::require_model;
+use crate::support::{TestHome, file_name, write};
+use std::collections::BTreeMap;
+use std::io::Write;
+
+fn zip_bomb(path: &std::path::Path) {
+    let file = std::fs::File::create(path).unwrap();
+    let mut zip = zip::ZipWriter::new(file);
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .large_file(true);
+    zip.start_file("word/document.xml", options).unwrap();
+    let block = vec![b'0'; 1 << 20];
+    for _ in 0..500 {
+        zip.write_all(&block).unwrap();
+    }
+    zip.finish().unwrap();
+}
+
+#[test]
+fn hostile_files_fail_alone_with_reasons() {
+    let model = require_model!();
+    let env = TestHome::new(model);
+    let docs = env.folder("hostile");
+    write(
+        &docs.join("good.md"),
+        "# Good\n\nThe cafeteria opens at eight in the morning.\n",
+    );
+    write(
+        &docs.join("truncated.pdf"),
+        b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n2 0 obj\n<< /Type /Pa",
+    );
+    let mut junk: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    junk[10] = 0;
+    write(&docs.join("junk.txt"), junk);
+    write(
+        &docs.join("latin1.txt"),
+        b"Caf\xe9 cr\xe8me br\xfbl\xe9e is served on Fridays.",
+    );
+    write(&docs.join("deep.json"), "[".repeat(1_000_000));
+    write(&docs.join("empty.txt"), b"");
+    zip_bomb(&docs.join("bomb.docx"));
+    let huge = std::fs::File::create(docs.join("huge.txt")).unwrap();
+    huge.set_len(200 * 1024 * 1024).unwrap(); // sparse: 200 MB without writing them
+    write(
+        &docs.join("bad-sidecar.txt"),
+        "A document whose metadata file is broken.",
+    );
+    write(&docs.join("bad-sidecar.txt.metadata.json"), "{not json");
+
+    env.ok(&["kb", "create", "hostile"]);
+    env.ok(&["source", "add", "hostile", docs.to_str().unwrap()]);
+    let report = env.json(&["sync", "hostile"]);
+    let failures: BTreeMap<String, String> = report["failed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                file_name(f["uri"].as_str().unwrap()).to_string(),
+                f["code"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let expected: BTreeMap<String, String> = [
+        ("truncated.pdf", "corrupt"),
+        ("junk.txt", "binary"),
+        ("deep.json", "too_deep"),
+        ("empty.txt", "empty"),
+        ("bomb.docx", "zip_bomb"),
+        ("huge.txt", "too_large"),
+        ("bad-sidecar.txt", "bad_sidecar"),
+    ]
+    .into_iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    // A truncated PDF may also surface as a contained parser panic; both are typed failures.
+    let mut failures_normalised = failures.clone();
+    if failures.get("truncated.pdf").map(String::as_str) == Some("panic") {
+        failures_normalised.insert("truncated.pdf".into(), "corrupt".into());
+    }
+    assert_eq!(failures_normalised, expected, "{report}");
+    assert_eq!(report["added"], 2, "good.md and latin1.txt: {report}");
+
+    // Latin-1 was decoded, not mangled.
+    let hits = env.json(&["search", "hostile", "crème brûlée", "--search-type", "lexical"]);
+    assert_eq!(file_name(&TestHome::hit_uris(&hits)[0]), "latin1.txt");
+
+    // The failures are recorded in the store, and not retried while unchanged.
+    let status = env.json(&["kb", "show", "hostile"]);
+    assert_eq!(status["failed_documents"], 7, "{status}");
+    let again = env.json(&["sync", "hostile"]);
+    assert_eq!(again["still_failing"], 7, "{again}");
+    assert_eq!(again["failed"].as_array().unwrap().len(), 0, "{again}");
+
+    // Fixing a file gets it retried and indexed.
+    write(
+        &docs.join("empty.txt"),
+        "No longer empty: the gym is on the third floor.",
+    );
+    let fixed = env.json(&["sync", "hostile"]);
+    assert_eq!(fixed["added"], 1, "{fixed}");
+    let status = env.json(&["kb", "show", "hostile"]);
+    assert_eq!(status["failed_documents"], 6, "{status}");
+    env.assert_indexes_match_store("hostile");
+}

@@ -1,0 +1,11 @@
+//! End-to-end tests of the `groundwork` binary: real model, real SQLite and tantivy, real files,
+//! a real S3-compatible server (when `scripts/test.sh` started one), real process kills.
+
+mod support;
+
+mod crash;
+mod errors;
+mod filters;
+mod hostile;
+mod s3;
+mod sync_folder;

@@ -1,0 +1,154 @@
+//! The harness: a temporary home per test and helpers to run the real binary.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The installed model, or `None` to skip a test outside CI. In CI a missing model fails.
+pub fn model_dir() -> Option<PathBuf> {
+    let candidates = [
+        std::env::var_os("GROUNDWORK_MODEL_DIR").map(PathBuf::from),
+        std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".groundwork/models/all-MiniLM-L6-v2")),
+    ];
+    for dir in candidates.into_iter().flatten() {
+        if dir.join("model.safetensors").exists() {
+            return Some(dir);
+        }
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "the embedding model is not installed; run `groundwork models fetch` (scripts/test.sh does)"
+    );
+    eprintln!("skipping: embedding model not installed (run `groundwork models fetch`)");
+    None
+}
+
+/// Skips the test (returns) when the model is missing outside CI.
+#[macro_export]
+macro_rules! require_model {
+    () => {
+        match $crate::support::model_dir() {
+            Some(dir) => dir,
+            None => return,
+        }
+    };
+}
+
+pub struct TestHome {
+    _dir: tempfile::TempDir,
+    pub root: PathBuf,
+    pub home: PathBuf,
+    model: PathBuf,
+}
+
+impl TestHome {
+    /// A fresh, initialised home directory.
+    pub fn new(model: PathBuf) -> TestHome {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().to_path_buf();
+        let home = root.join("home");
+        let test_home = TestHome {
+            _dir: dir,
+            root,
+            home,
+            model,
+        };
+        test_home.ok(&["init"]);
+        test_home
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_groundwork"));
+        command
+            .arg("--home")
+            .arg(&self.home)
+            .args(args)
+            .env("GROUNDWORK_MODEL_DIR", &self.model)
+            .env_remove("GROUNDWORK_HOME");
+        command
+    }
+
+    pub fn output(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run groundwork")
+    }
+
+    /// Runs a command that must succeed and returns its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let output = self.output(args);
+        assert!(
+            output.status.success(),
+            "groundwork {args:?} failed with {:?}\nstdout: {}\nstderr: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).expect("utf-8 output")
+    }
+
+    /// Runs a command with `--json` that must succeed, and parses its output.
+    pub fn json(&self, args: &[&str]) -> Value {
+        let mut with_json = vec!["--json"];
+        with_json.extend_from_slice(args);
+        let stdout = self.ok(&with_json);
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("bad JSON from {args:?}: {e}\n{stdout}"))
+    }
+
+    /// Runs a command with `--json` that must fail; returns (exit code, error code).
+    pub fn fails(&self, args: &[&str]) -> (i32, String) {
+        let mut with_json = vec!["--json"];
+        with_json.extend_from_slice(args);
+        let output = self.output(&with_json);
+        assert!(
+            !output.status.success(),
+            "groundwork {args:?} unexpectedly succeeded"
+        );
+        let body: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+            panic!(
+                "bad JSON error from {args:?}: {e}\n{}",
+                String::from_utf8_lossy(&output.stdout)
+            )
+        });
+        (
+            output.status.code().unwrap_or(-1),
+            body["error"]["code"].as_str().unwrap_or_default().to_string(),
+        )
+    }
+
+    /// Creates a folder under the test root.
+    pub fn folder(&self, name: &str) -> PathBuf {
+        let path = self.root.join(name);
+        std::fs::create_dir_all(&path).expect("create folder");
+        path
+    }
+
+    /// URIs of the hits of a JSON search response.
+    pub fn hit_uris(response: &Value) -> Vec<String> {
+        response["hits"]
+            .as_array()
+            .expect("hits")
+            .iter()
+            .map(|h| h["uri"].as_str().expect("uri").to_string())
+            .collect()
+    }
+
+    /// Asserts that the derived indexes hold exactly what the store holds.
+    pub fn assert_indexes_match_store(&self, kb: &str) -> Value {
+        let status = self.json(&["index", "status", kb]);
+        assert_eq!(status["lexical_chunks"], status["store_chunks"], "{status}");
+        assert_eq!(status["vectors"], status["store_chunks"], "{status}");
+        assert_eq!(status["lexical_seq"], status["store_seq"], "{status}");
+        status
+    }
+}
+
+pub fn write(path: &Path, content: impl AsRef<[u8]>) {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).expect("create parent");
+    }
+    std::fs::write(path, content).expect("write file");
+}
+
+/// The file name at the end of a URI.
+pub fn file_name(uri: &str) -> &str {
+    uri.rsplit('/').next().unwrap_or(uri)
+}

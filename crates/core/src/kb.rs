@@ -1,0 +1,91 @@
+//! Knowledge bases and their sources, as configured by users.
+
+use crate::{KbId, SourceId, UnixMillis};
+use serde::{Deserialize, Serialize};
+
+/// How documents are split into chunks. Serialised as a tagged object, e.g.
+/// `{"strategy": "fixed_size", "max_tokens": 200, "overlap_percent": 10}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "strategy", rename_all = "snake_case")]
+pub enum ChunkingConfig {
+    /// Whole sentences packed up to `max_tokens` of the embedding model's tokenizer, with
+    /// `overlap_tokens` of trailing sentences repeated at the start of the next chunk.
+    Default {
+        max_tokens: usize,
+        overlap_tokens: usize,
+    },
+    /// Windows of exactly `max_tokens` tokens, overlapping by `overlap_percent`.
+    FixedSize { max_tokens: usize, overlap_percent: u8 },
+    /// One chunk per document.
+    None,
+}
+
+impl Default for ChunkingConfig {
+    /// About 300 tokens is the common default (Bedrock uses 300), but all-MiniLM-L6-v2 reads at
+    /// most 256 tokens including [CLS] and [SEP]: a longer chunk would be searchable by keyword
+    /// yet invisible to semantic search past token 254. So the default stays within the model.
+    fn default() -> Self {
+        ChunkingConfig::Default {
+            max_tokens: 254,
+            overlap_tokens: 50,
+        }
+    }
+}
+
+/// Which embedder a knowledge base uses. Changing it means re-embedding every chunk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EmbedderConfig {
+    /// The local all-MiniLM-L6-v2 model from the home directory's model cache.
+    Local,
+    /// An OpenAI-compatible `/v1/embeddings` endpoint. The API key is read from the named
+    /// environment variable at use, so it never lands in the store.
+    Remote {
+        base_url: String,
+        model: String,
+        api_key_env: Option<String>,
+    },
+}
+
+impl Default for EmbedderConfig {
+    fn default() -> Self {
+        EmbedderConfig::Local
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct KnowledgeBaseConfig {
+    #[serde(default)]
+    pub chunking: ChunkingConfig,
+    #[serde(default)]
+    pub embedder: EmbedderConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KnowledgeBase {
+    pub id: KbId,
+    pub name: String,
+    pub config: KnowledgeBaseConfig,
+    pub created_at: UnixMillis,
+}
+
+/// Connection settings of a source. Secrets are not stored here: S3 credentials come from the
+/// environment (`AWS_ACCESS_KEY_ID`, …) or the config file at sync time.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SourceConfig {
+    /// S3 endpoint for S3-compatible servers, e.g. `http://127.0.0.1:9000`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Source {
+    pub id: SourceId,
+    pub kb_id: KbId,
+    /// Normalised location: `file:///abs/dir/` or `s3://bucket/prefix`.
+    pub uri: String,
+    pub config: SourceConfig,
+    pub created_at: UnixMillis,
+}

@@ -1,0 +1,683 @@
+//! In-memory cosine-similarity index over chunk embeddings.
+//!
+//! Vectors are L2-normalised on insert and stored contiguously (slot-major),
+//! so cosine similarity is one dot product over a cache-friendly array.
+//!
+//! Retrieval strategy:
+//! * below [`VectorConfig::exact_threshold`] live vectors, or while no graph
+//!   has been built, an exact scan (parallel above
+//!   [`VectorConfig::parallel_scan_min`]); exact is the ground truth;
+//! * above it, the HNSW graph built by [`VectorIndex::build_ann`]. Vectors
+//!   inserted after the last build are scanned exactly and merged in, so
+//!   results never miss fresh data.
+//!
+//! Filters: a small allowed set (few chunks, or a small fraction of the
+//! index) is scanned exactly through the doc-id → slots map; a large one is
+//! applied during graph traversal, widening the beam until the top-k is
+//! full and falling back to an exact scan if the graph still comes up short.
+//!
+//! Updates append a new slot and tombstone the old one; `build_ann`
+//! compacts and rebuilds once tombstones exceed
+//! [`VectorConfig::rebuild_tombstone_fraction`].
+
+use std::path::Path;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::allowed::IdMap;
+use crate::distance::{DotFn, kernel, normalize};
+use crate::hnsw::{Hnsw, HnswParams, VectorsRef};
+use crate::persist::{open_checked, write_atomically};
+use crate::topk::TopK;
+use crate::{AllowedDocs, IndexError, Result, ScoredChunk};
+
+const MAGIC: &[u8; 8] = b"GWVECIDX";
+const FORMAT_VERSION: u32 = 1;
+const FLAG_GRAPH: u32 = 1;
+/// Embedding models produce at most a few thousand dimensions; anything
+/// larger in a file header is corruption.
+const MAX_DIM: usize = 65_536;
+/// Slots are addressed by u32 in the graph.
+const MAX_SLOTS: usize = u32::MAX as usize - 1;
+/// Scan block size for the parallel exact scan.
+const SCAN_BLOCK: usize = 4096;
+
+/// Tuning knobs; the defaults suit 384-d sentence embeddings.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct VectorConfig {
+    /// Below this many live vectors search always scans exactly.
+    pub exact_threshold: usize,
+    /// Exact scans over more vectors than this run on the rayon pool.
+    pub parallel_scan_min: usize,
+    /// Filtered searches scan exactly when at most this many chunks are
+    /// allowed...
+    pub filter_exact_max: usize,
+    /// ...or when the allowed chunks are at most this fraction of the index.
+    pub filter_exact_fraction: f32,
+    /// `build_ann` rebuilds from scratch above this tombstone fraction.
+    pub rebuild_tombstone_fraction: f32,
+    pub hnsw: HnswParams,
+}
+
+impl Default for VectorConfig {
+    fn default() -> Self {
+        Self {
+            exact_threshold: 50_000,
+            parallel_scan_min: 20_000,
+            filter_exact_max: 20_000,
+            filter_exact_fraction: 0.02,
+            rebuild_tombstone_fraction: 0.2,
+            hnsw: HnswParams::default(),
+        }
+    }
+}
+
+/// See the module documentation.
+pub struct VectorIndex {
+    dim: usize,
+    config: VectorConfig,
+    dot: DotFn,
+    /// `slots * dim` normalised components.
+    data: Vec<f32>,
+    chunk_ids: Vec<u64>,
+    doc_ids: Vec<u64>,
+    live: Vec<bool>,
+    slot_by_chunk: IdMap<u32>,
+    slots_by_doc: IdMap<Vec<u32>>,
+    live_count: usize,
+    /// Covers slots `0..graph.len()`; later slots are "pending".
+    graph: Option<Hnsw>,
+}
+
+impl std::fmt::Debug for VectorIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VectorIndex")
+            .field("dim", &self.dim)
+            .field("live", &self.live_count)
+            .field("slots", &self.chunk_ids.len())
+            .field("graph_nodes", &self.graph.as_ref().map(Hnsw::len))
+            .finish()
+    }
+}
+
+impl VectorIndex {
+    pub fn new(dim: usize) -> Self {
+        Self::with_config(dim, VectorConfig::default())
+    }
+
+    pub fn with_config(dim: usize, config: VectorConfig) -> Self {
+        Self {
+            dim: dim.max(1),
+            config,
+            dot: kernel(),
+            data: Vec::new(),
+            chunk_ids: Vec::new(),
+            doc_ids: Vec::new(),
+            live: Vec::new(),
+            slot_by_chunk: IdMap::default(),
+            slots_by_doc: IdMap::default(),
+            live_count: 0,
+            graph: None,
+        }
+    }
+
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    pub fn config(&self) -> &VectorConfig {
+        &self.config
+    }
+
+    /// Changes the default HNSW beam width used by searches.
+    pub fn set_ef_search(&mut self, ef: usize) {
+        self.config.hnsw.ef_search = ef.max(1);
+        if let Some(graph) = &mut self.graph {
+            graph.set_ef_search(ef);
+        }
+    }
+
+    /// Number of live (searchable) chunks.
+    pub fn len(&self) -> usize {
+        self.live_count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.live_count == 0
+    }
+
+    pub fn contains_chunk(&self, chunk_id: u64) -> bool {
+        self.slot_by_chunk.contains_key(&chunk_id)
+    }
+
+    /// True when a graph exists (searches above the exact threshold use it).
+    pub fn has_ann(&self) -> bool {
+        self.graph.is_some()
+    }
+
+    /// Approximate heap footprint in bytes (vectors, ids, maps, graph).
+    pub fn memory_bytes(&self) -> usize {
+        let slots = self.chunk_ids.len();
+        self.data.capacity() * 4
+            + slots * (8 + 8 + 1)
+            + self.slot_by_chunk.capacity() * 16
+            + self.slots_by_doc.capacity() * 40
+            + self.live_count * 4
+            + self.graph.as_ref().map_or(0, Hnsw::memory_bytes)
+    }
+
+    /// Adds or replaces the embedding of `chunk_id`. The vector is
+    /// normalised; it must have the index dimension and finite components.
+    pub fn insert(&mut self, chunk_id: u64, doc_id: u64, vector: &[f32]) -> Result<()> {
+        if vector.len() != self.dim {
+            return Err(IndexError::DimensionMismatch {
+                expected: self.dim,
+                got: vector.len(),
+            });
+        }
+        if vector.iter().any(|x| !x.is_finite()) {
+            return Err(IndexError::InvalidVector(format!(
+                "chunk {chunk_id} has non-finite components"
+            )));
+        }
+        if self.chunk_ids.len() >= MAX_SLOTS {
+            return Err(IndexError::CapacityExceeded(MAX_SLOTS));
+        }
+        if let Some(&old) = self.slot_by_chunk.get(&chunk_id) {
+            self.tombstone(old);
+        }
+        let slot = self.chunk_ids.len() as u32;
+        let start = self.data.len();
+        self.data.extend_from_slice(vector);
+        normalize(&mut self.data[start..]);
+        self.chunk_ids.push(chunk_id);
+        self.doc_ids.push(doc_id);
+        self.live.push(true);
+        self.slot_by_chunk.insert(chunk_id, slot);
+        self.slots_by_doc.entry(doc_id).or_default().push(slot);
+        self.live_count += 1;
+        Ok(())
+    }
+
+    /// Removes every chunk of `doc_id`; returns how many were removed.
+    pub fn remove_doc(&mut self, doc_id: u64) -> usize {
+        let Some(slots) = self.slots_by_doc.remove(&doc_id) else {
+            return 0;
+        };
+        for &slot in &slots {
+            self.live[slot as usize] = false;
+            self.slot_by_chunk.remove(&self.chunk_ids[slot as usize]);
+        }
+        self.live_count -= slots.len();
+        slots.len()
+    }
+
+    /// Removes everything (keeps dimension and configuration).
+    pub fn clear(&mut self) {
+        *self = Self::with_config(self.dim, self.config);
+    }
+
+    fn tombstone(&mut self, slot: u32) {
+        let s = slot as usize;
+        self.live[s] = false;
+        self.slot_by_chunk.remove(&self.chunk_ids[s]);
+        if let Some(slots) = self.slots_by_doc.get_mut(&self.doc_ids[s]) {
+            slots.retain(|&x| x != slot);
+            if slots.is_empty() {
+                self.slots_by_doc.remove(&self.doc_ids[s]);
+            }
+        }
+        self.live_count -= 1;
+    }
+
+    fn tombstones(&self) -> usize {
+        self.chunk_ids.len() - self.live_count
+    }
+
+    fn vectors(&self) -> VectorsRef<'_> {
+        VectorsRef {
+            data: &self.data,
+            dim: self.dim,
+            dot: self.dot,
+        }
+    }
+
+    /// Builds or updates the HNSW graph: compacts and rebuilds from scratch
+    /// when tombstones exceed the configured fraction, otherwise inserts
+    /// vectors added since the last build. Cheap when nothing changed. Uses
+    /// the rayon pool.
+    pub fn build_ann(&mut self) {
+        let slots = self.chunk_ids.len();
+        let too_many_tombstones =
+            self.tombstones() as f64 > self.config.rebuild_tombstone_fraction as f64 * slots as f64;
+        if too_many_tombstones {
+            self.compact();
+        }
+        let mut graph = self
+            .graph
+            .take()
+            .unwrap_or_else(|| Hnsw::new(self.config.hnsw));
+        graph.extend(self.vectors());
+        self.graph = Some(graph);
+    }
+
+    /// Drops tombstoned slots (and the graph, whose node ids are slots).
+    fn compact(&mut self) {
+        let dim = self.dim;
+        let mut write = 0usize;
+        for read in 0..self.chunk_ids.len() {
+            if !self.live[read] {
+                continue;
+            }
+            if read != write {
+                self.data.copy_within(read * dim..(read + 1) * dim, write * dim);
+                self.chunk_ids[write] = self.chunk_ids[read];
+                self.doc_ids[write] = self.doc_ids[read];
+            }
+            write += 1;
+        }
+        self.data.truncate(write * dim);
+        self.chunk_ids.truncate(write);
+        self.doc_ids.truncate(write);
+        self.live = vec![true; write];
+        self.rebuild_maps();
+        self.graph = None;
+    }
+
+    fn rebuild_maps(&mut self) {
+        self.slot_by_chunk.clear();
+        self.slots_by_doc.clear();
+        self.live_count = 0;
+        for slot in 0..self.chunk_ids.len() {
+            if self.live[slot] {
+                self.slot_by_chunk.insert(self.chunk_ids[slot], slot as u32);
+                self.slots_by_doc
+                    .entry(self.doc_ids[slot])
+                    .or_default()
+                    .push(slot as u32);
+                self.live_count += 1;
+            }
+        }
+    }
+
+    /// Top-`k` chunks by cosine similarity, best first (ties by chunk id).
+    /// With `allowed`, only chunks of allowed documents are ranked, and the
+    /// result is full whenever at least `k` such chunks exist. A query of the
+    /// wrong dimension or with non-finite components returns no results.
+    pub fn search(
+        &self,
+        query: &[f32],
+        k: usize,
+        allowed: Option<&AllowedDocs>,
+    ) -> Vec<ScoredChunk> {
+        self.search_with_ef(query, k, allowed, self.config.hnsw.ef_search)
+    }
+
+    /// [`search`](Self::search) with an explicit HNSW beam width.
+    pub fn search_with_ef(
+        &self,
+        query: &[f32],
+        k: usize,
+        allowed: Option<&AllowedDocs>,
+        ef: usize,
+    ) -> Vec<ScoredChunk> {
+        let Some(query) = self.prepare_query(query) else {
+            return Vec::new();
+        };
+        if k == 0 || self.live_count == 0 {
+            return Vec::new();
+        }
+        let use_graph = self.graph.is_some() && self.live_count >= self.config.exact_threshold;
+        let top = match allowed {
+            None if use_graph => self.ann_search(&query, k, ef, None, self.live_count),
+            None => self.exact_all(&query, k),
+            Some(allowed) => {
+                let eligible = self.allowed_chunk_count(allowed);
+                let small = eligible <= self.config.filter_exact_max
+                    || (eligible as f64)
+                        <= self.config.filter_exact_fraction as f64 * self.live_count as f64;
+                if eligible == 0 {
+                    TopK::new(k)
+                } else if !use_graph || small {
+                    self.exact_slots(&query, k, &self.allowed_slots(allowed))
+                } else {
+                    self.ann_search(&query, k, ef, Some(allowed), eligible)
+                }
+            }
+        };
+        self.to_results(top)
+    }
+
+    /// Exact top-`k` regardless of any graph: the ground truth.
+    pub fn search_exact(
+        &self,
+        query: &[f32],
+        k: usize,
+        allowed: Option<&AllowedDocs>,
+    ) -> Vec<ScoredChunk> {
+        let Some(query) = self.prepare_query(query) else {
+            return Vec::new();
+        };
+        let top = match allowed {
+            None => self.exact_all(&query, k),
+            Some(allowed) => self.exact_slots(&query, k, &self.allowed_slots(allowed)),
+        };
+        self.to_results(top)
+    }
+
+    fn prepare_query(&self, query: &[f32]) -> Option<Vec<f32>> {
+        if query.len() != self.dim || query.iter().any(|x| !x.is_finite()) {
+            return None;
+        }
+        let mut q = query.to_vec();
+        normalize(&mut q);
+        Some(q)
+    }
+
+    fn to_results(&self, top: TopK<u32>) -> Vec<ScoredChunk> {
+        top.into_sorted_vec()
+            .into_iter()
+            .map(|c| ScoredChunk {
+                chunk_id: c.key,
+                doc_id: self.doc_ids[c.item as usize],
+                score: c.score,
+            })
+            .collect()
+    }
+
+    fn allowed_chunk_count(&self, allowed: &AllowedDocs) -> usize {
+        // Iterate whichever side is smaller.
+        if allowed.len() <= self.slots_by_doc.len() {
+            allowed
+                .iter()
+                .filter_map(|doc| self.slots_by_doc.get(&doc))
+                .map(Vec::len)
+                .sum()
+        } else {
+            self.slots_by_doc
+                .iter()
+                .filter(|(doc, _)| allowed.contains(**doc))
+                .map(|(_, slots)| slots.len())
+                .sum()
+        }
+    }
+
+    fn allowed_slots(&self, allowed: &AllowedDocs) -> Vec<u32> {
+        let mut slots: Vec<u32> = if allowed.len() <= self.slots_by_doc.len() {
+            allowed
+                .iter()
+                .filter_map(|doc| self.slots_by_doc.get(&doc))
+                .flatten()
+                .copied()
+                .collect()
+        } else {
+            self.slots_by_doc
+                .iter()
+                .filter(|(doc, _)| allowed.contains(**doc))
+                .flat_map(|(_, slots)| slots.iter().copied())
+                .collect()
+        };
+        // Sequential memory access for the scan.
+        slots.sort_unstable();
+        slots
+    }
+
+    #[inline]
+    fn score_slot(&self, query: &[f32], slot: usize) -> f32 {
+        (self.dot)(query, &self.data[slot * self.dim..(slot + 1) * self.dim])
+    }
+
+    fn scan_range(&self, query: &[f32], k: usize, range: std::ops::Range<usize>) -> TopK<u32> {
+        let mut top = TopK::new(k);
+        for slot in range {
+            if self.live[slot] {
+                let score = self.score_slot(query, slot);
+                top.push(score, self.chunk_ids[slot], slot as u32);
+            }
+        }
+        top
+    }
+
+    fn exact_all(&self, query: &[f32], k: usize) -> TopK<u32> {
+        let slots = self.chunk_ids.len();
+        if slots < self.config.parallel_scan_min {
+            return self.scan_range(query, k, 0..slots);
+        }
+        (0..slots.div_ceil(SCAN_BLOCK))
+            .into_par_iter()
+            .map(|block| {
+                let start = block * SCAN_BLOCK;
+                self.scan_range(query, k, start..(start + SCAN_BLOCK).min(slots))
+            })
+            .reduce(
+                || TopK::new(k),
+                |mut a, b| {
+                    a.merge(b);
+                    a
+                },
+            )
+    }
+
+    fn scan_slots(&self, query: &[f32], k: usize, slots: &[u32]) -> TopK<u32> {
+        let mut top = TopK::new(k);
+        for &slot in slots {
+            let score = self.score_slot(query, slot as usize);
+            top.push(score, self.chunk_ids[slot as usize], slot);
+        }
+        top
+    }
+
+    fn exact_slots(&self, query: &[f32], k: usize, slots: &[u32]) -> TopK<u32> {
+        if slots.len() < self.config.parallel_scan_min {
+            return self.scan_slots(query, k, slots);
+        }
+        slots
+            .par_chunks(SCAN_BLOCK)
+            .map(|block| self.scan_slots(query, k, block))
+            .reduce(
+                || TopK::new(k),
+                |mut a, b| {
+                    a.merge(b);
+                    a
+                },
+            )
+    }
+
+    /// Graph search plus an exact scan of slots added after the last build.
+    /// `eligible` is the number of live chunks passing the filter; if the
+    /// graph cannot deliver `min(k, eligible)` hits even with a widened beam,
+    /// the exact scan answers instead, so the top-k is always full.
+    fn ann_search(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        allowed: Option<&AllowedDocs>,
+        eligible: usize,
+    ) -> TopK<u32> {
+        let Some(graph) = &self.graph else {
+            return self.exact_all(query, k);
+        };
+        let accept = |slot: u32| {
+            let s = slot as usize;
+            self.live[s] && allowed.is_none_or(|a| a.contains(self.doc_ids[s]))
+        };
+        let want = k.min(eligible);
+        let mut ef = ef.max(k);
+        if allowed.is_some() && eligible > 0 {
+            // Only about eligible/live of the visited nodes can be collected:
+            // widen the beam accordingly (bounded, the retry loop handles the rest).
+            let selectivity = eligible as f64 / self.live_count.max(1) as f64;
+            ef = ((ef as f64 / selectivity.max(0.05)).ceil() as usize).max(ef);
+        }
+        let pending_start = graph.len();
+        let pending = pending_start..self.chunk_ids.len();
+        loop {
+            let hits = graph.search(query, k, ef, self.vectors(), Some(&accept));
+            let mut top = TopK::new(k);
+            for (score, slot) in hits {
+                top.push(score, self.chunk_ids[slot as usize], slot);
+            }
+            for slot in pending.clone() {
+                if accept(slot as u32) {
+                    let score = self.score_slot(query, slot);
+                    top.push(score, self.chunk_ids[slot], slot as u32);
+                }
+            }
+            if top.len() >= want {
+                return top;
+            }
+            if ef >= graph.len() {
+                break;
+            }
+            ef = ef.saturating_mul(4);
+        }
+        match allowed {
+            None => self.exact_all(query, k),
+            Some(allowed) => self.exact_slots(query, k, &self.allowed_slots(allowed)),
+        }
+    }
+
+    // ---- persistence ------------------------------------------------------
+
+    /// Saves vectors, ids, tombstones and the graph (if built) together with
+    /// the store `watermark` they reflect. Atomic: write temp, fsync, rename.
+    pub fn save(&self, path: &Path, watermark: u64) -> Result<()> {
+        write_atomically(path, |w| {
+            w.bytes(MAGIC)?;
+            w.u32(FORMAT_VERSION)?;
+            w.u32(if self.graph.is_some() { FLAG_GRAPH } else { 0 })?;
+            w.u64(watermark)?;
+            w.u32(self.dim as u32)?;
+            w.u64(self.chunk_ids.len() as u64)?;
+            w.u64s(self.chunk_ids.iter().copied())?;
+            w.u64s(self.doc_ids.iter().copied())?;
+            w.bytes(&self.live.iter().map(|&l| l as u8).collect::<Vec<u8>>())?;
+            w.f32s(&self.data)?;
+            if let Some(graph) = &self.graph {
+                let params = graph.params();
+                w.u32(params.m as u32)?;
+                w.u32(params.ef_construction as u32)?;
+                w.u64(params.seed)?;
+                w.u64(graph.len() as u64)?;
+                match graph.entry_point() {
+                    Some((node, level)) => {
+                        w.u32(node)?;
+                        w.u32(level as u32)?;
+                    }
+                    None => {
+                        w.u32(u32::MAX)?;
+                        w.u32(0)?;
+                    }
+                }
+                w.bytes(graph.levels())?;
+                w.u32s(graph.layer0_words())?;
+                for node in 0..graph.len() {
+                    w.u32s(graph.upper_words(node))?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Loads an index written by [`save`](Self::save) with the default
+    /// configuration; returns it with the stored watermark.
+    pub fn load(path: &Path) -> Result<(Self, u64)> {
+        Self::load_with_config(path, VectorConfig::default())
+    }
+
+    /// Like [`load`](Self::load); graph parameters come from the file, the
+    /// other knobs (and `ef_search`) from `config`.
+    pub fn load_with_config(path: &Path, config: VectorConfig) -> Result<(Self, u64)> {
+        let corrupt = |msg: &str| IndexError::Corrupt(msg.to_owned());
+        let mut r = open_checked(path)?;
+        let mut magic = [0u8; 8];
+        r.bytes(&mut magic)?;
+        if &magic != MAGIC {
+            return Err(corrupt("not a groundwork vector index (bad magic)"));
+        }
+        let version = r.u32()?;
+        if version != FORMAT_VERSION {
+            return Err(IndexError::Corrupt(format!(
+                "unsupported vector index format version {version}"
+            )));
+        }
+        let flags = r.u32()?;
+        if flags & !FLAG_GRAPH != 0 {
+            return Err(corrupt("unknown flags"));
+        }
+        let watermark = r.u64()?;
+        let dim = r.u32()? as usize;
+        if dim == 0 || dim > MAX_DIM {
+            return Err(IndexError::Corrupt(format!("invalid dimension {dim}")));
+        }
+        let slots = r.u64()?;
+        // Each slot needs 17 bytes of ids/flags plus 4*dim of vector: check
+        // against the file length before allocating anything.
+        let per_slot = 17 + 4 * dim as u64;
+        if slots > MAX_SLOTS as u64 || slots.saturating_mul(per_slot) > r.remaining() {
+            return Err(corrupt("slot count exceeds file size"));
+        }
+        let slots = slots as usize;
+        let chunk_ids = r.u64s(slots)?;
+        let doc_ids = r.u64s(slots)?;
+        let live_bytes = r.u8s(slots)?;
+        if live_bytes.iter().any(|&b| b > 1) {
+            return Err(corrupt("invalid tombstone flag"));
+        }
+        let data = r.f32s(slots * dim)?;
+        if data.iter().any(|x| !x.is_finite()) {
+            return Err(corrupt("non-finite vector component"));
+        }
+        let mut index = VectorIndex::with_config(dim, config);
+        index.data = data;
+        index.chunk_ids = chunk_ids;
+        index.doc_ids = doc_ids;
+        index.live = live_bytes.into_iter().map(|b| b == 1).collect();
+        index.rebuild_maps();
+        if index.slot_by_chunk.len() != index.live_count {
+            return Err(corrupt("duplicate live chunk id"));
+        }
+
+        if flags & FLAG_GRAPH != 0 {
+            let m = r.u32()? as usize;
+            let ef_construction = r.u32()? as usize;
+            let seed = r.u64()?;
+            let nodes = r.u64()?;
+            let entry_node = r.u32()?;
+            let entry_level = r.u32()? as usize;
+            if !(2..=256).contains(&m) || nodes > slots as u64 {
+                return Err(corrupt("invalid graph header"));
+            }
+            let nodes = nodes as usize;
+            let stride0 = 2 * m + 1;
+            let levels = r.u8s(nodes)?;
+            let upper_words: u64 = levels.iter().map(|&l| l as u64 * (m as u64 + 1)).sum();
+            let needed = (nodes as u64 * stride0 as u64 + upper_words) * 4;
+            r.ensure(needed)?;
+            let layer0 = r.u32s(nodes * stride0)?;
+            let mut upper = Vec::with_capacity(nodes);
+            for &level in &levels {
+                upper.push(if level == 0 {
+                    None
+                } else {
+                    Some(r.u32s(level as usize * (m + 1))?)
+                });
+            }
+            let params = HnswParams {
+                m,
+                ef_construction,
+                ef_search: config.hnsw.ef_search,
+                seed,
+            };
+            let entry = (entry_node != u32::MAX).then_some((entry_node, entry_level));
+            let graph = Hnsw::from_parts(params, levels, layer0, upper, entry)
+                .map_err(|e| IndexError::Corrupt(format!("graph: {e}")))?;
+            index.config.hnsw = params;
+            index.graph = Some(graph);
+        }
+        r.finish()?;
+        Ok((index, watermark))
+    }
+}

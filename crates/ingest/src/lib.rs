@@ -1,0 +1,11 @@
+//! Ingestion: from a source (folder, S3 bucket) to chunks in the store and entries in the indexes.
+//!
+//! The pipeline is list → diff → parse → chunk → embed → commit. `parse` and `chunk` are pure
+//! (bytes in, text and spans out); `source` talks to object storage; `sync` drives the pipeline
+//! against the store and keeps the derived indexes in step.
+
+pub mod chunk;
+pub mod parse;
+pub mod indexes;
+pub mod source;
+pub mod sync;

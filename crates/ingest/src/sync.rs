@@ -1,0 +1,438 @@
+//! The sync planner and executor: list → diff → parse → chunk → embed → commit.
+//!
+//! Diffing is two-step: an object whose version (ETag, else size and mtime) and sidecar version
+//! match the store is skipped without being read; otherwise it is read and hashed, and if the
+//! content hash matches what was indexed only the version fields move. Only genuinely new text
+//! is parsed, chunked and embedded, and the embedding cache (keyed by model fingerprint and
+//! chunk-text hash) spares re-embedding text seen before.
+//!
+//! Crash safety comes from the store: each batch of documents commits in one transaction with
+//! its change-log rows. A sync killed at any point leaves every document at its old or its new
+//! version; the next sync redoes whatever had not committed.
+
+use crate::chunk::{self, Tokenize};
+use crate::parse::{self, ParseLimits};
+use crate::source::{ObjectEntry, SIDECAR_SUFFIX, SourceError, SourceReader};
+use groundwork_core::{ChunkingConfig, KnowledgeBase, Source, sha256_hex};
+use groundwork_embed::Embedder;
+use groundwork_store::{
+    ChunkWrite, DocumentChange, DocumentState, DocumentWrite, FailureWrite, Store, StoreError, VersionTouch,
+};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error("embedding failed: {0}")]
+    Embed(#[from] groundwork_embed::EmbedError),
+    #[error("index update failed: {0}")]
+    Index(String),
+}
+
+/// Limits and batch sizes for one sync.
+#[derive(Debug, Clone)]
+pub struct SyncOptions {
+    pub parse_limits: ParseLimits,
+    /// Documents committed per store transaction.
+    pub commit_batch_documents: usize,
+    /// Texts handed to the embedder at once (it buckets them by length internally).
+    pub embed_batch: usize,
+    /// How often derived indexes are brought up to date during a long sync.
+    pub index_interval: Duration,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        SyncOptions {
+            parse_limits: ParseLimits::default(),
+            commit_batch_documents: 32,
+            embed_batch: 256,
+            index_interval: Duration::from_secs(20),
+        }
+    }
+}
+
+/// One document that could not be ingested, with a stable code and a human reason.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SyncFailure {
+    pub uri: String,
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct SyncReport {
+    pub run_id: i64,
+    pub sources: usize,
+    pub listed: usize,
+    pub added: usize,
+    pub updated: usize,
+    /// New object versions whose content hash was unchanged: only version fields moved.
+    pub touched: usize,
+    pub unchanged: usize,
+    pub deleted: usize,
+    pub failed: Vec<SyncFailure>,
+    /// Documents skipped because the same version already failed before.
+    pub still_failing: usize,
+    pub chunks_written: usize,
+    pub embeddings_computed: usize,
+    pub embeddings_cached: usize,
+    pub tokens_embedded: usize,
+    pub duration_ms: u64,
+}
+
+/// What a sync tells its caller as it goes (for progress bars).
+#[derive(Debug, Clone)]
+pub enum SyncEvent<'a> {
+    Listed { source: &'a str, objects: usize },
+    Planned { to_process: usize },
+    Processed { uri: &'a str },
+}
+
+/// Hooks a sync calls: progress, and a chance to bring derived indexes up to date after
+/// commits (periodically, and once at the end).
+pub trait SyncObserver {
+    fn event(&mut self, _event: SyncEvent<'_>) {}
+    fn after_commit(&mut self, _store: &Store) -> Result<(), SyncError> {
+        Ok(())
+    }
+}
+
+impl SyncObserver for () {}
+
+/// Adapts an [`Embedder`]'s tokenizer to the chunker.
+struct EmbedderTokens<'a>(&'a dyn Embedder);
+
+impl Tokenize for EmbedderTokens<'_> {
+    fn token_spans(&self, text: &str) -> Vec<(usize, usize)> {
+        self.0.token_spans(text)
+    }
+}
+
+/// A listed object that needs parsing, with its sidecar if any.
+struct Pending {
+    source_index: usize,
+    source_id: i64,
+    entry: ObjectEntry,
+    sidecar: Option<ObjectEntry>,
+    state: Option<DocumentState>,
+}
+
+pub struct SyncEngine<'a> {
+    pub store: &'a Store,
+    pub kb: &'a KnowledgeBase,
+    pub embedder: &'a dyn Embedder,
+    pub options: SyncOptions,
+}
+
+impl SyncEngine<'_> {
+    /// Syncs every source of the knowledge base.
+    pub fn run(
+        &self,
+        sources: &[(Source, SourceReader)],
+        observer: &mut dyn SyncObserver,
+    ) -> Result<SyncReport, SyncError> {
+        let started = Instant::now();
+        let run_id = self.store.begin_sync_run(self.kb.id)?;
+        let result = self.run_inner(sources, observer, run_id, started);
+        match &result {
+            Ok(report) => self.store.finish_sync_run(
+                run_id,
+                "completed",
+                &serde_json::to_value(report).unwrap_or(Value::Null),
+            )?,
+            Err(e) => {
+                let _ = self.store.finish_sync_run(
+                    run_id,
+                    "failed",
+                    &serde_json::json!({ "error": e.to_string() }),
+                );
+            }
+        }
+        result
+    }
+
+    fn run_inner(
+        &self,
+        sources: &[(Source, SourceReader)],
+        observer: &mut dyn SyncObserver,
+        run_id: i64,
+        started: Instant,
+    ) -> Result<SyncReport, SyncError> {
+        let mut report = SyncReport {
+            run_id,
+            sources: sources.len(),
+            ..SyncReport::default()
+        };
+        let mut pending = Vec::new();
+        let mut deletions = Vec::new();
+        for (source_index, (source, reader)) in sources.iter().enumerate() {
+            let listing = reader.list()?;
+            observer.event(SyncEvent::Listed {
+                source: reader.uri(),
+                objects: listing.len(),
+            });
+            let mut states = self.store.document_states(source.id)?;
+            let (documents, sidecars) = split_sidecars(listing);
+            report.listed += documents.len();
+            for entry in documents {
+                let sidecar = sidecars.get(&entry.uri).cloned();
+                let sidecar_version = sidecar.as_ref().map(|s| s.version.clone());
+                let state = states.remove(&entry.uri);
+                if let Some(state) = &state {
+                    let same_sidecar = state.sidecar_version == sidecar_version;
+                    if state.object_version.as_deref() == Some(entry.version.as_str()) && same_sidecar {
+                        report.unchanged += 1;
+                        continue;
+                    }
+                    if state.failed_version.as_deref() == Some(entry.version.as_str())
+                        && state.failed_sidecar_version == sidecar_version
+                    {
+                        report.still_failing += 1;
+                        continue;
+                    }
+                }
+                pending.push(Pending {
+                    source_index,
+                    source_id: source.id,
+                    entry,
+                    sidecar,
+                    state,
+                });
+            }
+            // Whatever the store has that the listing lacks was deleted at the source.
+            deletions.extend(states.into_values().map(|s| s.id));
+        }
+        observer.event(SyncEvent::Planned {
+            to_process: pending.len(),
+        });
+
+        let tokens = EmbedderTokens(self.embedder);
+        let mut last_index_update = Instant::now();
+        for batch in pending.chunks(self.options.commit_batch_documents.max(1)) {
+            let mut changes = Vec::with_capacity(batch.len());
+            let mut drafts = Vec::new();
+            for item in batch {
+                let reader = &sources[item.source_index].1;
+                match self.prepare(item, reader, &tokens) {
+                    Prepared::Unchanged(touch) => {
+                        report.touched += 1;
+                        changes.push(DocumentChange::Touch(touch));
+                    }
+                    Prepared::Parsed(write) => {
+                        if item.state.as_ref().is_some_and(|s| s.content_sha256.is_some()) {
+                            report.updated += 1;
+                        } else {
+                            report.added += 1;
+                        }
+                        drafts.push(changes.len());
+                        changes.push(DocumentChange::Upsert(write));
+                    }
+                    Prepared::Failed(failure) => {
+                        report.failed.push(SyncFailure {
+                            uri: failure.uri.clone(),
+                            code: failure.error_code.clone(),
+                            message: failure.error_message.clone(),
+                        });
+                        changes.push(DocumentChange::Failed(failure));
+                    }
+                }
+                observer.event(SyncEvent::Processed { uri: &item.entry.uri });
+            }
+            let texts: Vec<(&str, &str)> = drafts
+                .iter()
+                .filter_map(|&i| match &changes[i] {
+                    DocumentChange::Upsert(write) => Some(write),
+                    _ => None,
+                })
+                .flat_map(|write| {
+                    write
+                        .chunks
+                        .iter()
+                        .map(|c| (c.text_sha256.as_str(), c.text.as_str()))
+                })
+                .collect();
+            self.embed_missing(&texts, &mut report)?;
+            report.chunks_written += texts.len();
+            self.store.apply(self.kb.id, &changes)?;
+            if last_index_update.elapsed() >= self.options.index_interval {
+                observer.after_commit(self.store)?;
+                last_index_update = Instant::now();
+            }
+        }
+        if !deletions.is_empty() {
+            report.deleted = deletions.len();
+            let changes: Vec<DocumentChange> = deletions.into_iter().map(DocumentChange::Delete).collect();
+            self.store.apply(self.kb.id, &changes)?;
+        }
+        observer.after_commit(self.store)?;
+        report.duration_ms = started.elapsed().as_millis() as u64;
+        Ok(report)
+    }
+
+    /// Reads, hashes, parses and chunks one object. Never fails the sync: every problem with
+    /// the object itself becomes a recorded failure.
+    fn prepare(&self, item: &Pending, reader: &SourceReader, tokens: &EmbedderTokens<'_>) -> Prepared {
+        let entry = &item.entry;
+        let limits = &self.options.parse_limits;
+        let fail = |code: &str, message: String| {
+            Prepared::Failed(FailureWrite {
+                source_id: item.source_id,
+                uri: entry.uri.clone(),
+                object_version: Some(entry.version.clone()),
+                sidecar_version: item.sidecar.as_ref().map(|s| s.version.clone()),
+                size: entry.size,
+                modified_at: entry.modified_at,
+                error_code: code.to_string(),
+                error_message: message,
+            })
+        };
+        let bytes = match reader.read(entry, limits.max_bytes) {
+            Ok(bytes) => bytes,
+            Err(SourceError::TooLarge { size, limit, .. }) => {
+                return fail("too_large", format!("{size} bytes is over the limit of {limit}"));
+            }
+            Err(e) => return fail("unreadable", e.to_string()),
+        };
+        let content_sha256 = sha256_hex(&bytes);
+        let sidecar_version = item.sidecar.as_ref().map(|s| s.version.clone());
+        if let Some(state) = &item.state
+            && state.content_sha256.as_deref() == Some(content_sha256.as_str())
+            && state.sidecar_version == sidecar_version
+        {
+            return Prepared::Unchanged(VersionTouch {
+                document_id: state.id,
+                object_version: Some(entry.version.clone()),
+                size: entry.size,
+                modified_at: entry.modified_at,
+            });
+        }
+        let metadata = match &item.sidecar {
+            None => Map::new(),
+            Some(sidecar) => match reader
+                .read(sidecar, 64 * 1024)
+                .map_err(|e| e.to_string())
+                .and_then(|b| parse::parse_sidecar(&b).map_err(|e| e.to_string()))
+            {
+                Ok(metadata) => metadata,
+                Err(message) => return fail("bad_sidecar", format!("{}: {message}", sidecar.uri)),
+            },
+        };
+        let extracted = match parse::parse_isolated(bytes.to_vec(), entry.uri.clone(), limits.clone()) {
+            Ok(extracted) => extracted,
+            Err(e) => return fail(e.code(), e.to_string()),
+        };
+        let strategy = chunking_strategy(&self.kb.config.chunking);
+        let chunks: Vec<ChunkWrite> = chunk::chunk(&extracted, &strategy, tokens)
+            .into_iter()
+            .map(|draft| ChunkWrite {
+                text_sha256: sha256_hex(draft.text.as_bytes()),
+                text: draft.text,
+                char_start: draft.char_start,
+                char_end: draft.char_end,
+                page: draft.page,
+                heading: draft.heading,
+                token_count: draft.token_count,
+            })
+            .collect();
+        Prepared::Parsed(DocumentWrite {
+            source_id: item.source_id,
+            uri: entry.uri.clone(),
+            object_version: Some(entry.version.clone()),
+            size: entry.size,
+            modified_at: entry.modified_at,
+            content_sha256,
+            sidecar_version,
+            metadata,
+            format: extracted.format.as_str().to_string(),
+            encoding: extracted.encoding.clone(),
+            parser: parse::parser_version().to_string(),
+            chunker: serde_json::to_string(&self.kb.config.chunking).unwrap_or_default(),
+            embedder: self.embedder.fingerprint().to_string(),
+            chunks,
+        })
+    }
+
+    /// Embeds the texts whose hashes the cache lacks, and stores the new vectors.
+    fn embed_missing(&self, texts: &[(&str, &str)], report: &mut SyncReport) -> Result<(), SyncError> {
+        let model = self.embedder.fingerprint();
+        let mut unique: Vec<(&str, &str)> = Vec::new();
+        let mut seen = HashSet::new();
+        for &(hash, text) in texts {
+            if seen.insert(hash) {
+                unique.push((hash, text));
+            }
+        }
+        let hashes: Vec<&str> = unique.iter().map(|(h, _)| *h).collect();
+        let cached = self.store.cached_embeddings(model, &hashes)?;
+        let missing: Vec<(&str, &str)> = unique
+            .into_iter()
+            .filter(|(h, _)| !cached.contains_key(*h))
+            .collect();
+        report.embeddings_cached += texts.len() - missing.len();
+        for group in missing.chunks(self.options.embed_batch.max(1)) {
+            let inputs: Vec<&str> = group.iter().map(|(_, t)| *t).collect();
+            let vectors = self.embedder.embed(&inputs)?;
+            report.embeddings_computed += vectors.len();
+            report.tokens_embedded += inputs
+                .iter()
+                .map(|t| (self.embedder.count_tokens(t) + 2).min(self.embedder.max_tokens()))
+                .sum::<usize>();
+            let rows: Vec<(String, Vec<f32>)> = group
+                .iter()
+                .zip(vectors)
+                .map(|((hash, _), vector)| (hash.to_string(), vector))
+                .collect();
+            self.store.put_embeddings(model, &rows)?;
+        }
+        Ok(())
+    }
+}
+
+enum Prepared {
+    Unchanged(VersionTouch),
+    Parsed(DocumentWrite),
+    Failed(FailureWrite),
+}
+
+/// Separates `x.metadata.json` sidecars from documents; sidecars are keyed by the URI of the
+/// document they describe. A sidecar without its document is ignored.
+fn split_sidecars(listing: Vec<ObjectEntry>) -> (Vec<ObjectEntry>, HashMap<String, ObjectEntry>) {
+    let mut documents = Vec::new();
+    let mut sidecars = HashMap::new();
+    for entry in listing {
+        match entry.uri.strip_suffix(SIDECAR_SUFFIX) {
+            Some(document_uri) => {
+                sidecars.insert(document_uri.to_string(), entry);
+            }
+            None => documents.push(entry),
+        }
+    }
+    (documents, sidecars)
+}
+
+fn chunking_strategy(config: &ChunkingConfig) -> chunk::ChunkingStrategy {
+    match *config {
+        ChunkingConfig::Default {
+            max_tokens,
+            overlap_tokens,
+        } => chunk::ChunkingStrategy::Default {
+            max_tokens,
+            overlap_tokens,
+        },
+        ChunkingConfig::FixedSize {
+            max_tokens,
+            overlap_percent,
+        } => chunk::ChunkingStrategy::FixedSize {
+            max_tokens,
+            overlap_percent,
+        },
+        ChunkingConfig::None => chunk::ChunkingStrategy::None,
+    }
+}

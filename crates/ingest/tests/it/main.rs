@@ -1,0 +1,4 @@
+//! Integration tests of the ingest crate.
+
+mod chunk;
+mod parse;

@@ -1,0 +1,196 @@
+//! `groundwork bench`: the figures the project promises, measured in one run.
+//!
+//! - embedding throughput at batch 32 × 128 tokens and query latency at 1 × 16 tokens;
+//! - SciFact ingestion from a folder into a fresh home (documents/s, chunks/s, tokens/s),
+//!   the re-sync of the unchanged folder, query latency p50/p99 and quality per search type;
+//! - the vector index alone on a synthetic corpus (exact scan and HNSW, recall@10);
+//! - peak resident memory of the process.
+
+use crate::error::ServiceError;
+use crate::eval::{EvalRow, evaluate, read_judgements, write_corpus_folder};
+use crate::home::Groundwork;
+use groundwork_embed::{LocalEmbedder, LocalOptions};
+use groundwork_index::SearchType;
+use serde::Serialize;
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// BEIR SciFact folder (corpus.jsonl, queries.jsonl, qrels/train.tsv); skipped when None.
+    pub scifact: Option<PathBuf>,
+    /// Synthetic vectors for the vector-index benchmark; 0 skips it.
+    pub vectors: usize,
+    /// Timed runs of the embedding micro-benchmarks; 0 skips them.
+    pub embed_runs: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EmbeddingBench {
+    pub batch_32x128_tokens_per_s: f64,
+    pub batch_32x128_ms: f64,
+    pub query_1x16_p50_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LatencyRow {
+    pub search_type: SearchType,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub ndcg_at_10: f64,
+    pub recall_at_100: f64,
+    pub mrr_at_10: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScifactBench {
+    pub documents: usize,
+    pub chunks: usize,
+    pub ingest_s: f64,
+    pub documents_per_s: f64,
+    pub chunks_per_s: f64,
+    pub embedding_tokens_per_s: f64,
+    pub resync_s: f64,
+    pub resync_embeddings_computed: usize,
+    pub queries: usize,
+    pub search: Vec<LatencyRow>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchReport {
+    pub embedding: Option<EmbeddingBench>,
+    pub scifact: Option<ScifactBench>,
+    pub vectors: Option<groundwork_index::VectorBenchReport>,
+    pub peak_rss_mib: f64,
+}
+
+impl Groundwork {
+    pub fn bench(
+        &self,
+        options: &BenchOptions,
+        progress: &mut dyn FnMut(&str),
+        observer: &mut dyn crate::SyncObserver,
+    ) -> Result<BenchReport, ServiceError> {
+        let embedding = if options.embed_runs > 0 {
+            progress("embedding micro-benchmarks");
+            let embedder = LocalEmbedder::load(&self.model_dir(), LocalOptions::default())?;
+            let batch = groundwork_embed::measure_throughput(&embedder, 32, 128, options.embed_runs);
+            let query = groundwork_embed::measure_throughput(&embedder, 1, 16, options.embed_runs.max(20));
+            Some(EmbeddingBench {
+                batch_32x128_tokens_per_s: batch.tokens_per_sec,
+                batch_32x128_ms: batch.ms_per_batch,
+                query_1x16_p50_ms: query.ms_per_batch,
+            })
+        } else {
+            None
+        };
+        let scifact = match &options.scifact {
+            Some(dir) => Some(self.bench_scifact(dir, progress, observer)?),
+            None => None,
+        };
+        let vectors = if options.vectors > 0 {
+            progress(&format!("vector index on {} synthetic vectors", options.vectors));
+            Some(groundwork_index::bench_vectors(options.vectors, 384, 200, 10, 7))
+        } else {
+            None
+        };
+        Ok(BenchReport {
+            embedding,
+            scifact,
+            vectors,
+            peak_rss_mib: peak_rss_mib(),
+        })
+    }
+
+    fn bench_scifact(
+        &self,
+        dir: &std::path::Path,
+        progress: &mut dyn FnMut(&str),
+        observer: &mut dyn crate::SyncObserver,
+    ) -> Result<ScifactBench, ServiceError> {
+        // A fresh home, so that nothing is cached: this measures a first ingestion.
+        let scratch = self
+            .home()
+            .join("bench")
+            .join(format!("run-{}", std::process::id()));
+        let _cleanup = RemoveOnDrop(scratch.clone());
+        Groundwork::init(&scratch)?;
+        std::fs::write(
+            scratch.join("config.toml"),
+            format!("[model]\ndir = {:?}\n", self.model_dir().to_string_lossy()),
+        )?;
+        let bench_home = Groundwork::open(&scratch)?;
+        let folder = scratch.join("scifact-docs");
+        progress("writing SciFact documents to a folder");
+        let documents = write_corpus_folder(&dir.join("corpus.jsonl"), &folder)?;
+        bench_home.create_kb("scifact", Default::default())?;
+        bench_home.add_source("scifact", &folder.to_string_lossy(), Default::default())?;
+        bench_home.embedder()?;
+        progress("first sync (parse, chunk, embed, index)");
+        let started = Instant::now();
+        let first = bench_home.sync("scifact", observer)?;
+        let ingest_s = started.elapsed().as_secs_f64();
+        progress("re-sync of the unchanged folder");
+        let started = Instant::now();
+        let second = bench_home.sync("scifact", observer)?;
+        let resync_s = started.elapsed().as_secs_f64();
+        progress("queries");
+        let judgements = read_judgements(&dir.join("queries.jsonl"), &dir.join("qrels/train.tsv"))?;
+        let searcher = bench_home.searcher("scifact")?;
+        let rows: Vec<EvalRow> = evaluate(
+            &searcher,
+            &judgements,
+            &[SearchType::Lexical, SearchType::Semantic, SearchType::Hybrid],
+        )?;
+        let search = rows
+            .iter()
+            .map(|row| LatencyRow {
+                search_type: row.search_type,
+                p50_ms: percentile(&row.latencies_ms, 0.50),
+                p99_ms: percentile(&row.latencies_ms, 0.99),
+                ndcg_at_10: row.metrics.ndcg_at_10,
+                recall_at_100: row.metrics.recall_at_100,
+                mrr_at_10: row.metrics.mrr_at_10,
+            })
+            .collect();
+        Ok(ScifactBench {
+            documents,
+            chunks: first.chunks_written,
+            ingest_s,
+            documents_per_s: documents as f64 / ingest_s,
+            chunks_per_s: first.chunks_written as f64 / ingest_s,
+            embedding_tokens_per_s: first.tokens_embedded as f64 / ingest_s,
+            resync_s,
+            resync_embeddings_computed: second.embeddings_computed,
+            queries: judgements.queries.len(),
+            search,
+        })
+    }
+}
+
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Nearest-rank percentile of `values` (milliseconds); 0 for no values.
+pub fn percentile(values: &[f64], p: f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+/// Peak resident set size of this process, from getrusage (kilobytes on Linux).
+fn peak_rss_mib() -> f64 {
+    // SAFETY: getrusage only writes into the zeroed struct we pass.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let ok = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } == 0;
+    if ok { usage.ru_maxrss as f64 / 1024.0 } else { 0.0 }
+}

@@ -1,0 +1,102 @@
+//! The service error: every engine error, classified into a stable [`ErrorCode`].
+
+use groundwork_core::ErrorCode;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("{message}")]
+    Coded { code: ErrorCode, message: String },
+}
+
+impl ServiceError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ServiceError {
+        ServiceError::Coded {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ServiceError::Coded { code, .. } => *code,
+        }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> ServiceError {
+        ServiceError::new(ErrorCode::InvalidRequest, message)
+    }
+}
+
+impl From<groundwork_store::StoreError> for ServiceError {
+    fn from(e: groundwork_store::StoreError) -> Self {
+        use groundwork_store::StoreError as E;
+        let code = match &e {
+            E::KbNotFound(_) => ErrorCode::NotFound,
+            E::KbExists(_) | E::SourceExists(_) => ErrorCode::AlreadyExists,
+            E::Corrupt(_) | E::TooNew { .. } => ErrorCode::Corrupt,
+            E::Sqlite(_) => ErrorCode::Internal,
+        };
+        ServiceError::new(code, e.to_string())
+    }
+}
+
+impl From<groundwork_embed::EmbedError> for ServiceError {
+    fn from(e: groundwork_embed::EmbedError) -> Self {
+        ServiceError::new(ErrorCode::ModelUnavailable, e.to_string())
+    }
+}
+
+impl From<groundwork_index::IndexError> for ServiceError {
+    fn from(e: groundwork_index::IndexError) -> Self {
+        let code = match &e {
+            groundwork_index::IndexError::Locked => ErrorCode::Busy,
+            _ => ErrorCode::Internal,
+        };
+        ServiceError::new(code, format!("index: {e}"))
+    }
+}
+
+impl From<groundwork_ingest::indexes::IndexSyncError> for ServiceError {
+    fn from(e: groundwork_ingest::indexes::IndexSyncError) -> Self {
+        use groundwork_ingest::indexes::IndexSyncError as E;
+        match e {
+            E::Store(e) => e.into(),
+            E::Index(e) => e.into(),
+        }
+    }
+}
+
+impl From<groundwork_ingest::source::SourceError> for ServiceError {
+    fn from(e: groundwork_ingest::source::SourceError) -> Self {
+        use groundwork_ingest::source::SourceError as E;
+        let code = match &e {
+            E::InvalidUri(_) | E::MissingFolder(_) => ErrorCode::InvalidRequest,
+            _ => ErrorCode::SourceUnavailable,
+        };
+        ServiceError::new(code, e.to_string())
+    }
+}
+
+impl From<groundwork_ingest::sync::SyncError> for ServiceError {
+    fn from(e: groundwork_ingest::sync::SyncError) -> Self {
+        use groundwork_ingest::sync::SyncError as E;
+        match e {
+            E::Store(e) => e.into(),
+            E::Source(e) => e.into(),
+            E::Embed(e) => e.into(),
+            E::Index(message) => ServiceError::new(ErrorCode::Internal, message),
+        }
+    }
+}
+
+impl From<groundwork_core::FilterError> for ServiceError {
+    fn from(e: groundwork_core::FilterError) -> Self {
+        ServiceError::invalid(e.to_string())
+    }
+}
+
+impl From<std::io::Error> for ServiceError {
+    fn from(e: std::io::Error) -> Self {
+        ServiceError::new(ErrorCode::Internal, format!("I/O: {e}"))
+    }
+}

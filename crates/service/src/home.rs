@@ -1,0 +1,356 @@
+//! The home directory and the [`Groundwork`] handle on it.
+//!
+//! Layout: `config.toml`, `groundwork.db` (the store), `models/` (embedding models),
+//! `indexes/<kb id>/` (derived, rebuildable), `locks/` (one sync at a time per knowledge base).
+
+use crate::config::Config;
+use crate::error::ServiceError;
+use crate::search::Searcher;
+use groundwork_core::{ErrorCode, KnowledgeBase, KnowledgeBaseConfig, Source, SourceConfig};
+use groundwork_embed::{Embedder, LocalEmbedder, LocalOptions};
+use groundwork_ingest::indexes::KbIndexes;
+use groundwork_ingest::parse::ParseLimits;
+use groundwork_ingest::source::{Location, SourceReader};
+use groundwork_ingest::sync::{SyncEngine, SyncError, SyncObserver, SyncOptions, SyncReport};
+use groundwork_store::Store;
+use serde::Serialize;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+const STORE_FILE: &str = "groundwork.db";
+const CONFIG_FILE: &str = "config.toml";
+
+#[derive(Debug, Serialize)]
+pub struct InitReport {
+    pub home: PathBuf,
+    pub created: bool,
+    pub store_schema_version: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct KbStatus {
+    pub knowledge_base: KnowledgeBase,
+    pub sources: Vec<Source>,
+    pub documents: u64,
+    pub failed_documents: u64,
+    pub chunks: u64,
+    /// Newest change-log sequence in the store.
+    pub store_seq: u64,
+    pub failures: Vec<DocumentFailure>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DocumentFailure {
+    pub uri: String,
+    pub code: String,
+    pub message: String,
+}
+
+/// What the derived indexes hold, to compare with the store.
+#[derive(Debug, Serialize)]
+pub struct IndexStatus {
+    pub lexical_chunks: u64,
+    pub lexical_seq: u64,
+    pub vectors: usize,
+    pub store_chunks: u64,
+    pub store_seq: u64,
+}
+
+/// An open home directory.
+pub struct Groundwork {
+    home: PathBuf,
+    config: Config,
+    store: Store,
+    embedder: OnceLock<Arc<dyn Embedder>>,
+}
+
+impl Groundwork {
+    /// Creates the home directory, its config file and store. Idempotent.
+    pub fn init(home: &Path) -> Result<InitReport, ServiceError> {
+        let created = !home.join(STORE_FILE).exists();
+        for dir in ["models", "indexes", "locks"] {
+            std::fs::create_dir_all(home.join(dir))?;
+        }
+        let config_path = home.join(CONFIG_FILE);
+        if !config_path.exists() {
+            std::fs::write(&config_path, Config::default_file())?;
+        }
+        let store = Store::open(&home.join(STORE_FILE))?;
+        Ok(InitReport {
+            home: home.to_path_buf(),
+            created,
+            store_schema_version: store.schema_version()?,
+        })
+    }
+
+    /// Opens an initialised home directory.
+    pub fn open(home: &Path) -> Result<Groundwork, ServiceError> {
+        let store_path = home.join(STORE_FILE);
+        if !store_path.exists() {
+            return Err(ServiceError::new(
+                ErrorCode::NotInitialised,
+                format!("{} is not initialised; run `groundwork init`", home.display()),
+            ));
+        }
+        let config = Config::load(&home.join(CONFIG_FILE))?;
+        let store = Store::open(&store_path)?;
+        Ok(Groundwork {
+            home: home.to_path_buf(),
+            config,
+            store,
+            embedder: OnceLock::new(),
+        })
+    }
+
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The local model folder: `GROUNDWORK_MODEL_DIR`, else `[model] dir` from the config, else
+    /// `<home>/models/all-MiniLM-L6-v2`.
+    pub fn model_dir(&self) -> PathBuf {
+        std::env::var_os("GROUNDWORK_MODEL_DIR")
+            .map(PathBuf::from)
+            .or_else(|| self.config.model.dir.clone())
+            .unwrap_or_else(|| groundwork_embed::default_model_dir(&self.home))
+    }
+
+    /// Installs the local model into [`Self::model_dir`] (see `groundwork_embed::fetch_model`).
+    pub fn fetch_model(
+        &self,
+        from: Option<&Path>,
+        progress: &dyn Fn(&str),
+    ) -> Result<groundwork_embed::FetchReport, ServiceError> {
+        Ok(groundwork_embed::fetch_model(&self.model_dir(), from, progress)?)
+    }
+
+    /// The embedder, loaded on first use (loading reads and hashes ~90 MB of weights).
+    pub fn embedder(&self) -> Result<Arc<dyn Embedder>, ServiceError> {
+        if let Some(embedder) = self.embedder.get() {
+            return Ok(embedder.clone());
+        }
+        let dir = self.model_dir();
+        let embedder = LocalEmbedder::load(&dir, LocalOptions::default()).map_err(|e| {
+            ServiceError::new(
+                ErrorCode::ModelUnavailable,
+                format!("{e}; run `groundwork models fetch`"),
+            )
+        })?;
+        let embedder: Arc<dyn Embedder> = Arc::new(embedder);
+        Ok(self.embedder.get_or_init(|| embedder).clone())
+    }
+
+    // ---- knowledge bases and sources -------------------------------------------------------
+
+    pub fn create_kb(&self, name: &str, config: KnowledgeBaseConfig) -> Result<KnowledgeBase, ServiceError> {
+        validate_name(name)?;
+        Ok(self.store.create_kb(name, &config)?)
+    }
+
+    pub fn list_kbs(&self) -> Result<Vec<KnowledgeBase>, ServiceError> {
+        Ok(self.store.list_kbs()?)
+    }
+
+    pub fn delete_kb(&self, name: &str) -> Result<(), ServiceError> {
+        let kb = self.store.kb(name)?;
+        let _lock = self.lock_kb(&kb)?;
+        self.store.delete_kb(name)?;
+        let dir = self.index_dir(&kb);
+        if dir.exists() {
+            std::fs::remove_dir_all(dir)?;
+        }
+        Ok(())
+    }
+
+    pub fn kb_status(&self, name: &str) -> Result<KbStatus, ServiceError> {
+        let kb = self.store.kb(name)?;
+        let sources = self.store.sources(kb.id)?;
+        let (documents, failed_documents, chunks) = self.store.kb_counts(kb.id)?;
+        let failures = self
+            .store
+            .failed_documents(kb.id)?
+            .into_iter()
+            .map(|(uri, code, message)| DocumentFailure { uri, code, message })
+            .collect();
+        Ok(KbStatus {
+            store_seq: self.store.last_change_seq(kb.id)?,
+            knowledge_base: kb,
+            sources,
+            documents,
+            failed_documents,
+            chunks,
+            failures,
+        })
+    }
+
+    /// Opens the indexes (replaying the change log) and reports what they hold.
+    pub fn index_status(&self, name: &str) -> Result<IndexStatus, ServiceError> {
+        let kb = self.store.kb(name)?;
+        let embedder = self.embedder()?;
+        let indexes = self.open_indexes(&kb, embedder.as_ref())?;
+        let (_, _, store_chunks) = self.store.kb_counts(kb.id)?;
+        Ok(IndexStatus {
+            lexical_chunks: indexes.lexical.num_chunks(),
+            lexical_seq: indexes.lexical.watermark()?,
+            vectors: indexes.vectors.len(),
+            store_chunks,
+            store_seq: self.store.last_change_seq(kb.id)?,
+        })
+    }
+
+    pub fn add_source(
+        &self,
+        kb_name: &str,
+        location: &str,
+        config: SourceConfig,
+    ) -> Result<Source, ServiceError> {
+        let kb = self.store.kb(kb_name)?;
+        let uri = Location::parse(location)?.uri();
+        Ok(self.store.add_source(kb.id, &uri, &config)?)
+    }
+
+    pub fn remove_source(&self, kb_name: &str, location: &str) -> Result<bool, ServiceError> {
+        let kb = self.store.kb(kb_name)?;
+        // Accept the form the user added it with, or the stored URI itself.
+        let uri = Location::parse(location)
+            .map(|l| l.uri())
+            .unwrap_or_else(|_| location.to_string());
+        Ok(self.store.remove_source(kb.id, &uri)?)
+    }
+
+    pub fn list_sources(&self, kb_name: &str) -> Result<Vec<Source>, ServiceError> {
+        let kb = self.store.kb(kb_name)?;
+        Ok(self.store.sources(kb.id)?)
+    }
+
+    // ---- sync and indexes ------------------------------------------------------------------
+
+    /// Syncs every source of a knowledge base. One sync per knowledge base at a time: a second
+    /// gets [`ErrorCode::Busy`].
+    pub fn sync(&self, kb_name: &str, observer: &mut dyn SyncObserver) -> Result<SyncReport, ServiceError> {
+        let kb = self.store.kb(kb_name)?;
+        let _lock = self.lock_kb(&kb)?;
+        let embedder = self.embedder()?;
+        let sources = self.store.sources(kb.id)?;
+        let mut readers = Vec::with_capacity(sources.len());
+        for source in sources {
+            let reader = SourceReader::connect(&source.uri, &source.config)?;
+            readers.push((source, reader));
+        }
+        let mut indexes = self.open_indexes(&kb, embedder.as_ref())?;
+        let engine = SyncEngine {
+            store: &self.store,
+            kb: &kb,
+            embedder: embedder.as_ref(),
+            options: SyncOptions {
+                parse_limits: ParseLimits {
+                    max_bytes: self.config.ingest.max_file_bytes,
+                    timeout: Duration::from_secs(self.config.ingest.parse_timeout_secs),
+                    ..ParseLimits::default()
+                },
+                ..SyncOptions::default()
+            },
+        };
+        let mut hooks = IndexingObserver {
+            inner: observer,
+            indexes: &mut indexes,
+        };
+        Ok(engine.run(&readers, &mut hooks)?)
+    }
+
+    /// Deletes and rebuilds the derived indexes of a knowledge base from the store.
+    pub fn rebuild_index(&self, kb_name: &str) -> Result<KbStatus, ServiceError> {
+        let kb = self.store.kb(kb_name)?;
+        let _lock = self.lock_kb(&kb)?;
+        let embedder = self.embedder()?;
+        let mut indexes = self.open_indexes(&kb, embedder.as_ref())?;
+        indexes.rebuild(&self.store)?;
+        self.kb_status(kb_name)
+    }
+
+    /// A searcher over one knowledge base; reuse it for many queries.
+    pub fn searcher(&self, kb_name: &str) -> Result<Searcher<'_>, ServiceError> {
+        let kb = self.store.kb(kb_name)?;
+        let embedder = self.embedder()?;
+        let indexes = self.open_indexes(&kb, embedder.as_ref())?;
+        Ok(Searcher::new(self, kb, embedder, indexes))
+    }
+
+    fn open_indexes(&self, kb: &KnowledgeBase, embedder: &dyn Embedder) -> Result<KbIndexes, ServiceError> {
+        Ok(KbIndexes::open(
+            &self.index_dir(kb),
+            &self.store,
+            kb.id,
+            embedder.fingerprint(),
+            embedder.dimension(),
+        )?)
+    }
+
+    fn index_dir(&self, kb: &KnowledgeBase) -> PathBuf {
+        self.home.join("indexes").join(kb.id.to_string())
+    }
+
+    /// An exclusive advisory lock on a knowledge base, released when the file handle drops
+    /// (also when the process dies, so a killed sync never leaves a stale lock).
+    fn lock_kb(&self, kb: &KnowledgeBase) -> Result<File, ServiceError> {
+        let dir = self.home.join("locks");
+        std::fs::create_dir_all(&dir)?;
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(format!("kb-{}.lock", kb.id)))?;
+        match file.try_lock() {
+            Ok(()) => Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => Err(ServiceError::new(
+                ErrorCode::Busy,
+                format!("knowledge base `{}` is being synced by another process", kb.name),
+            )),
+            Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
+        }
+    }
+}
+
+/// Forwards progress to the caller and advances the indexes after commits.
+struct IndexingObserver<'a> {
+    inner: &'a mut dyn SyncObserver,
+    indexes: &'a mut KbIndexes,
+}
+
+impl SyncObserver for IndexingObserver<'_> {
+    fn event(&mut self, event: groundwork_ingest::sync::SyncEvent<'_>) {
+        self.inner.event(event);
+    }
+
+    fn after_commit(&mut self, store: &Store) -> Result<(), SyncError> {
+        self.indexes
+            .catch_up(store)
+            .map(|_| ())
+            .map_err(|e| SyncError::Index(e.to_string()))
+    }
+}
+
+fn validate_name(name: &str) -> Result<(), ServiceError> {
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+    if valid {
+        Ok(())
+    } else {
+        Err(ServiceError::invalid(format!(
+            "`{name}` is not a valid knowledge-base name: use 1-64 letters, digits, '-', '_' or '.'"
+        )))
+    }
+}

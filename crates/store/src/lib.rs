@@ -1,0 +1,17 @@
+//! The durable source of truth: one SQLite database (WAL, `synchronous=FULL`) per home directory.
+//!
+//! Everything that cannot be recomputed lives here: knowledge bases, sources, documents with
+//! their object versions and content hashes, chunks, the embedding cache, sync runs, and the
+//! change log that derived indexes replay. Search indexes are *derived* from this store and
+//! record the change-log sequence they reflect (see `groundwork-index`).
+//!
+//! Architecture invariant: a document and its chunks change in one transaction together with a
+//! change-log row, so a reader (or a crash) sees the old or the new version, never a mix.
+
+mod migrations;
+mod store;
+
+pub use store::{
+    ChunkRecord, ChunkWrite, DocumentChange, DocumentState, DocumentWrite, FailureWrite, Store, StoreError,
+    SyncRunRecord, VersionTouch,
+};

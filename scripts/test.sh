@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs the whole test suite with its real parts: the embedding model (installed through
+# `groundwork models fetch`) and an S3-compatible server (moto) started here and stopped on exit.
+#
+# Needs: a Rust toolchain, python3 with venv+pip. Everything else is installed on first run
+# into ./target/test-env (a virtualenv for moto, the model under the test home).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+env_dir="$root/target/test-env"
+mkdir -p "$env_dir"
+
+if [ ! -x "$env_dir/venv/bin/moto_server" ]; then
+  echo "test.sh: installing the S3-compatible test server (moto) into $env_dir/venv"
+  python3 -m venv "$env_dir/venv"
+  "$env_dir/venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]==5.2.5'
+fi
+
+export GROUNDWORK_TEST_HOME="$env_dir/home"
+if [ ! -f "$GROUNDWORK_TEST_HOME/models/all-MiniLM-L6-v2/model.safetensors" ]; then
+  echo "test.sh: fetching the embedding model"
+  cargo run --quiet --bin groundwork -- --home "$GROUNDWORK_TEST_HOME" models fetch
+fi
+export GROUNDWORK_MODEL_DIR="$GROUNDWORK_TEST_HOME/models/all-MiniLM-L6-v2"
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$env_dir/venv/bin/moto_server" -H 127.0.0.1 -p "$port" > "$env_dir/moto.log" 2>&1 &
+moto_pid=$!
+trap 'kill $moto_pid 2>/dev/null || true; wait $moto_pid 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  if python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/')" 2>/dev/null; then break; fi
+  sleep 0.2
+done
+export GROUNDWORK_TEST_S3_ENDPOINT="http://127.0.0.1:$port"
+export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1
+
+cargo test --workspace "$@"
