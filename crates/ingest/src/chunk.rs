@@ -148,8 +148,7 @@ pub fn chunk(
             max_tokens,
             overlap_tokens,
         } => {
-            let mut heading_starts: Vec<usize> =
-                extracted.headings.iter().map(|h| h.start).collect();
+            let mut heading_starts: Vec<usize> = extracted.headings.iter().map(|h| h.start).collect();
             heading_starts.sort_unstable();
             let line_oriented = extracted.format.is_line_oriented();
             let segments = ctx.segments(&split_segments(text, &heading_starts, line_oriented));
@@ -241,8 +240,16 @@ impl Ctx<'_> {
         let mut p = lo;
         loop {
             let q = (p + max).min(hi);
-            let s = if p == lo { start } else { self.tokens[p].0.max(start) };
-            let e = if q == hi { end } else { self.tokens[q - 1].1.min(end) };
+            let s = if p == lo {
+                start
+            } else {
+                self.tokens[p].0.max(start)
+            };
+            let e = if q == hi {
+                end
+            } else {
+                self.tokens[q - 1].1.min(end)
+            };
             let (s, e) = trim(self.text, s, e);
             if s < e {
                 out.push(Range {
@@ -371,17 +378,13 @@ pub fn split_segments(text: &str, heading_starts: &[usize], line_oriented: bool)
         };
         match c {
             '\n' | '\r' => {
-                let run_end = i + text[i..]
-                    .find(|ch: char| !ch.is_whitespace())
-                    .unwrap_or(len - i);
+                let run_end = i + text[i..].find(|ch: char| !ch.is_whitespace()).unwrap_or(len - i);
                 if run_end >= len {
                     break;
                 }
                 let newlines = text[i..run_end].matches('\n').count();
                 let split = newlines >= 2 || line_oriented || {
-                    let before = text[..i]
-                        .trim_end()
-                        .trim_end_matches(CLOSERS);
+                    let before = text[..i].trim_end().trim_end_matches(CLOSERS);
                     let ends_sentence = before
                         .chars()
                         .next_back()
@@ -441,7 +444,10 @@ const CLOSERS: &[char] = &['"', '\'', '”', '’', ')', ']', '»', '」', '』'
 fn starts_sentence(c: char) -> bool {
     c.is_uppercase()
         || c.is_ascii_digit()
-        || matches!(c, '"' | '\'' | '“' | '‘' | '(' | '[' | '«' | '¿' | '¡' | '-' | '•' | '*')
+        || matches!(
+            c,
+            '"' | '\'' | '“' | '‘' | '(' | '[' | '«' | '¿' | '¡' | '-' | '•' | '*'
+        )
         || (c.is_alphabetic() && !c.is_lowercase())
 }
 
@@ -449,12 +455,12 @@ fn starts_sentence(c: char) -> bool {
 /// Case-sensitive on purpose: "No. 5" is an abbreviation, "said no. Then" is not
 /// (the lowercase forms listed are the ones only used as abbreviations).
 const ABBREVIATIONS: &[&str] = &[
-    "Mr", "Mrs", "Ms", "Mx", "Dr", "Prof", "Sr", "Jr", "St", "Mt", "Ft", "Rev", "Hon", "Gov",
-    "Sen", "Rep", "Gen", "Col", "Lt", "Capt", "Sgt", "Fig", "Figs", "fig", "figs", "No", "Nos",
-    "Nr", "Vol", "vol", "vols", "vs", "cf", "al", "approx", "ca", "p", "pp", "Ch", "ch", "Sec",
-    "sec", "Eq", "Eqs", "eq", "Ref", "Refs", "ref", "Art", "art", "Abb", "Abs", "Dept", "dept",
-    "resp", "incl", "excl", "Jan", "Feb", "Mar", "Apr", "Jun", "Jul", "Aug", "Sep", "Sept", "Oct",
-    "Nov", "Dec", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun", "Ave", "Blvd", "Rd",
+    "Mr", "Mrs", "Ms", "Mx", "Dr", "Prof", "Sr", "Jr", "St", "Mt", "Ft", "Rev", "Hon", "Gov", "Sen", "Rep",
+    "Gen", "Col", "Lt", "Capt", "Sgt", "Fig", "Figs", "fig", "figs", "No", "Nos", "Nr", "Vol", "vol", "vols",
+    "vs", "cf", "al", "approx", "ca", "p", "pp", "Ch", "ch", "Sec", "sec", "Eq", "Eqs", "eq", "Ref", "Refs",
+    "ref", "Art", "art", "Abb", "Abs", "Dept", "dept", "resp", "incl", "excl", "Jan", "Feb", "Mar", "Apr",
+    "Jun", "Jul", "Aug", "Sep", "Sept", "Oct", "Nov", "Dec", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun",
+    "Ave", "Blvd", "Rd",
 ];
 
 /// Whether the word right before a period (the end of `before`) is an abbreviation.

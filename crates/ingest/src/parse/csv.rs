@@ -9,12 +9,7 @@
 
 use super::builder::TextBuilder;
 
-pub(crate) fn parse(
-    text: &str,
-    delimiter: Option<char>,
-    b: &mut TextBuilder,
-    warnings: &mut Vec<String>,
-) {
+pub(crate) fn parse(text: &str, delimiter: Option<char>, b: &mut TextBuilder, warnings: &mut Vec<String>) {
     let delimiter = delimiter.unwrap_or_else(|| sniff_delimiter(text));
     let mut reader = Records {
         chars: text.chars().peekable(),
@@ -38,7 +33,7 @@ pub(crate) fn parse(
         .collect();
     let mut line = String::new();
     let mut rows = 0usize;
-    while let Some(record) = reader.next() {
+    for record in reader.by_ref() {
         if b.is_full() {
             break;
         }

@@ -29,8 +29,8 @@ pub(crate) fn parse(
     limits: &ParseLimits,
     b: &mut TextBuilder,
 ) -> Result<Vec<HeadingSpan>, ParseError> {
-    let mut archive = zip::ZipArchive::new(Cursor::new(bytes))
-        .map_err(|e| ParseError::Corrupt(format!("ZIP: {e}")))?;
+    let mut archive =
+        zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| ParseError::Corrupt(format!("ZIP: {e}")))?;
     let entry = match archive.by_name(DOCUMENT_XML) {
         Ok(entry) => entry,
         Err(zip::result::ZipError::FileNotFound) => {
@@ -56,9 +56,11 @@ pub(crate) fn parse(
         )));
     }
     // Whatever the header says, never decompress more than this.
-    let budget = limits
-        .max_zip_entry_bytes
-        .min(compressed.saturating_mul(limits.max_zip_ratio).max(RATIO_FLOOR_BYTES));
+    let budget = limits.max_zip_entry_bytes.min(
+        compressed
+            .saturating_mul(limits.max_zip_ratio)
+            .max(RATIO_FLOOR_BYTES),
+    );
     let exceeded = Rc::new(Cell::new(false));
     let reader = Bounded {
         inner: entry,
@@ -104,10 +106,7 @@ struct Paragraph {
     level: Option<u8>,
 }
 
-fn extract<R: std::io::BufRead>(
-    input: R,
-    b: &mut TextBuilder,
-) -> Result<Vec<HeadingSpan>, ParseError> {
+fn extract<R: std::io::BufRead>(input: R, b: &mut TextBuilder) -> Result<Vec<HeadingSpan>, ParseError> {
     let mut reader = quick_xml::Reader::from_reader(input);
     reader.config_mut().trim_text(false);
     let mut buf = Vec::new();
@@ -203,11 +202,7 @@ fn flush(para: &mut Paragraph, b: &mut TextBuilder, headings: &mut Vec<HeadingSp
             b.push_str(p.text.trim());
             let title = b.since(start).trim().to_owned();
             if !title.is_empty() {
-                headings.push(HeadingSpan {
-                    level,
-                    title,
-                    start,
-                });
+                headings.push(HeadingSpan { level, title, start });
             }
             b.paragraph_break();
         }

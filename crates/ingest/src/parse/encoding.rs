@@ -139,8 +139,7 @@ fn control_ratio_too_high(text: &str) -> bool {
     let mut controls = 0usize;
     for c in text.chars().take(SNIFF_LEN) {
         total += 1;
-        if c == '\0' || (c.is_control() && !matches!(c, '\t' | '\n' | '\r' | '\u{0c}' | '\u{1b}'))
-        {
+        if c == '\0' || (c.is_control() && !matches!(c, '\t' | '\n' | '\r' | '\u{0c}' | '\u{1b}')) {
             controls += 1;
         }
     }

@@ -16,13 +16,44 @@ const SKIP_CONTENT: &[&str] = &[
 ];
 
 const PARAGRAPH_BLOCKS: &[&str] = &[
-    "p", "table", "ul", "ol", "dl", "blockquote", "pre", "hr", "section", "article", "header",
-    "footer", "main", "nav", "aside", "figure", "form", "fieldset", "address", "details",
+    "p",
+    "table",
+    "ul",
+    "ol",
+    "dl",
+    "blockquote",
+    "pre",
+    "hr",
+    "section",
+    "article",
+    "header",
+    "footer",
+    "main",
+    "nav",
+    "aside",
+    "figure",
+    "form",
+    "fieldset",
+    "address",
+    "details",
 ];
 
 const LINE_BLOCKS: &[&str] = &[
-    "div", "li", "tr", "dt", "dd", "figcaption", "summary", "caption", "thead", "tbody",
-    "tfoot", "body", "center", "legend", "option",
+    "div",
+    "li",
+    "tr",
+    "dt",
+    "dd",
+    "figcaption",
+    "summary",
+    "caption",
+    "thead",
+    "tbody",
+    "tfoot",
+    "body",
+    "center",
+    "legend",
+    "option",
 ];
 
 pub(crate) fn parse(html: &str, b: &mut TextBuilder) -> Vec<HeadingSpan> {
@@ -116,12 +147,7 @@ fn heading_level(name: &str) -> Option<u8> {
     }
 }
 
-fn start_tag(
-    name: &str,
-    b: &mut TextBuilder,
-    open_heading: &mut Option<(u8, usize)>,
-    pre_depth: &mut usize,
-) {
+fn start_tag(name: &str, b: &mut TextBuilder, open_heading: &mut Option<(u8, usize)>, pre_depth: &mut usize) {
     if let Some(level) = heading_level(name) {
         b.paragraph_break();
         *open_heading = Some((level, b.mark()));
@@ -277,11 +303,7 @@ pub(crate) fn decode_entities(s: &str) -> std::borrow::Cow<'_, str> {
     while let Some(p) = rest.find('&') {
         out.push_str(&rest[..p]);
         rest = &rest[p..];
-        let semi = rest
-            .as_bytes()
-            .iter()
-            .take(34)
-            .position(|&c| c == b';');
+        let semi = rest.as_bytes().iter().take(34).position(|&c| c == b';');
         let decoded = semi.and_then(|e| entity(&rest[1..e]).map(|c| (c, e)));
         match decoded {
             Some((c, e)) => {

@@ -6,18 +6,17 @@
 //! non-empty line is one record (records are separated by a blank line in the output); a line
 //! that is not valid JSON, or is too deep, is skipped and counted in a warning.
 
-use serde_json::Value;
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::builder::TextBuilder;
 use super::{ParseError, ParseLimits};
 
-pub(crate) fn parse_json(
-    text: &str,
-    limits: &ParseLimits,
-    b: &mut TextBuilder,
-) -> Result<(), ParseError> {
+pub(crate) fn parse_json(text: &str, limits: &ParseLimits, b: &mut TextBuilder) -> Result<(), ParseError> {
     check_depth(text, limits.max_json_depth)?;
-    let value: Value = serde_json::from_str(text).map_err(|e| {
+    let value = serde_json::from_str::<Json>(text).map_err(|e| {
         if e.to_string().contains("recursion limit") {
             ParseError::TooDeep {
                 limit: limits.max_json_depth,
@@ -49,7 +48,7 @@ pub(crate) fn parse_jsonl(
         }
         let parsed = check_depth(line, limits.max_json_depth)
             .ok()
-            .and_then(|()| serde_json::from_str::<Value>(line).ok());
+            .and_then(|()| serde_json::from_str::<Json>(line).ok());
         match parsed {
             Some(value) => {
                 good += 1;
@@ -68,9 +67,7 @@ pub(crate) fn parse_jsonl(
         ));
     }
     if good == 0 && bad > 0 {
-        return Err(ParseError::Corrupt(
-            "JSON Lines: no valid line".to_owned(),
-        ));
+        return Err(ParseError::Corrupt("JSON Lines: no valid line".to_owned()));
     }
     Ok(())
 }
@@ -109,9 +106,9 @@ pub(crate) fn check_depth(text: &str, limit: usize) -> Result<(), ParseError> {
 
 /// Appends one `path: value` line per scalar. Depth is bounded by the pre-scan (and by
 /// `serde_json`'s own recursion limit of 128), so recursion here is safe.
-fn flatten(value: &Value, path: &mut String, b: &mut TextBuilder) {
+fn flatten(value: &Json, path: &mut String, b: &mut TextBuilder) {
     match value {
-        Value::Object(map) if !map.is_empty() => {
+        Json::Object(map) if !map.is_empty() => {
             for (k, v) in map {
                 if b.is_full() {
                     return;
@@ -122,7 +119,7 @@ fn flatten(value: &Value, path: &mut String, b: &mut TextBuilder) {
                 path.truncate(len);
             }
         }
-        Value::Array(items) if !items.is_empty() => {
+        Json::Array(items) if !items.is_empty() => {
             for (i, v) in items.iter().enumerate() {
                 if b.is_full() {
                     return;
@@ -141,8 +138,12 @@ fn flatten(value: &Value, path: &mut String, b: &mut TextBuilder) {
                 b.push_str(": ");
             }
             match scalar {
-                Value::String(s) => b.push_str(s),
-                other => b.push_str(&other.to_string()),
+                Json::Null => b.push_str("null"),
+                Json::Bool(v) => b.push_str(if *v { "true" } else { "false" }),
+                Json::Number(n) => b.push_str(&n.to_string()),
+                Json::String(s) => b.push_str(s),
+                Json::Array(_) => b.push_str("[]"),
+                Json::Object(_) => b.push_str("{}"),
             }
             b.push('\n');
         }
@@ -162,7 +163,74 @@ fn push_key(path: &mut String, key: &str) {
         path.push_str(key);
     } else {
         path.push('[');
-        path.push_str(&Value::String(key.to_owned()).to_string());
+        path.push_str(&serde_json::Value::String(key.to_owned()).to_string());
         path.push(']');
+    }
+}
+
+/// A JSON value that keeps object keys in document order (`serde_json::Value` sorts them
+/// unless the workspace-wide `preserve_order` feature is on), so flattened lines follow the
+/// file.
+#[derive(Debug)]
+enum Json {
+    Null,
+    Bool(bool),
+    Number(serde_json::Number),
+    String(String),
+    Array(Vec<Json>),
+    Object(Vec<(String, Json)>),
+}
+
+impl<'de> Deserialize<'de> for Json {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(JsonVisitor)
+    }
+}
+
+struct JsonVisitor;
+
+impl<'de> Visitor<'de> for JsonVisitor {
+    type Value = Json;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Json, E> {
+        Ok(Json::Null)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Json, E> {
+        Ok(Json::Null)
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Json, E> {
+        Ok(Json::Bool(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Json, E> {
+        Ok(Json::Number(v.into()))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Json, E> {
+        Ok(Json::Number(v.into()))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Json, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Json::Null, Json::Number))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Json, E> {
+        Ok(Json::String(v.to_owned()))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Json, E> {
+        Ok(Json::String(v))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Json::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json, A::Error> {
+        let mut entries = Vec::new();
+        while let Some((k, v)) = map.next_entry::<String, Json>()? {
+            entries.push((k, v));
+        }
+        Ok(Json::Object(entries))
     }
 }

@@ -37,7 +37,8 @@ pub(crate) fn parse(text: &str, b: &mut TextBuilder) -> Vec<HeadingSpan> {
             continue;
         }
         if trimmed.is_empty() {
-            b.push('\n');
+            // Blank lines separate blocks; several in a row mean the same as one.
+            b.paragraph_break();
             prev_blank = true;
             continue;
         }
@@ -284,9 +285,8 @@ pub(crate) fn strip_inline(line: &str) -> String {
                 let run = chars[i..].iter().take_while(|&&x| x == c).count();
                 let prev = i.checked_sub(1).map(|p| chars[p]);
                 let next = chars.get(i + run).copied();
-                let boundary = |x: Option<char>| {
-                    x.is_none_or(|x| x.is_whitespace() || x.is_ascii_punctuation())
-                };
+                let boundary =
+                    |x: Option<char>| x.is_none_or(|x| x.is_whitespace() || x.is_ascii_punctuation());
                 let left = next.is_some_and(|n| !n.is_whitespace()) && boundary(prev);
                 let right = prev.is_some_and(|p| !p.is_whitespace()) && boundary(next);
                 let strip = (left || right) && (c != '~' || run == 2);
@@ -349,10 +349,7 @@ fn match_backtick_runs(chars: &[char]) -> HashMap<usize, usize> {
 fn autolink_end(chars: &[char], open: usize) -> Option<usize> {
     let rest = chars.get(open + 1..)?;
     let prefix: String = rest.iter().take(8).collect::<String>().to_ascii_lowercase();
-    if !(prefix.starts_with("http://")
-        || prefix.starts_with("https://")
-        || prefix.starts_with("mailto:"))
-    {
+    if !(prefix.starts_with("http://") || prefix.starts_with("https://") || prefix.starts_with("mailto:")) {
         return None;
     }
     rest.iter()

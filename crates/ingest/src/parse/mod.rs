@@ -69,11 +69,11 @@ pub enum Format {
 
 /// Extensions that are known binary formats we do not extract (rejected without sniffing).
 const UNSUPPORTED_EXTENSIONS: &[&str] = &[
-    "doc", "xls", "xlsx", "ppt", "pptx", "odt", "ods", "odp", "pages", "key", "numbers", "png",
-    "jpg", "jpeg", "gif", "bmp", "tif", "tiff", "webp", "heic", "ico", "svgz", "zip", "gz",
-    "tgz", "bz2", "xz", "zst", "7z", "rar", "tar", "exe", "dll", "so", "dylib", "bin", "o", "a",
-    "class", "jar", "wasm", "mp3", "mp4", "m4a", "wav", "flac", "ogg", "mov", "avi", "mkv",
-    "webm", "ttf", "otf", "woff", "woff2", "sqlite", "db", "parquet", "avro", "iso", "dmg",
+    "doc", "xls", "xlsx", "ppt", "pptx", "odt", "ods", "odp", "pages", "key", "numbers", "png", "jpg",
+    "jpeg", "gif", "bmp", "tif", "tiff", "webp", "heic", "ico", "svgz", "zip", "gz", "tgz", "bz2", "xz",
+    "zst", "7z", "rar", "tar", "exe", "dll", "so", "dylib", "bin", "o", "a", "class", "jar", "wasm", "mp3",
+    "mp4", "m4a", "wav", "flac", "ogg", "mov", "avi", "mkv", "webm", "ttf", "otf", "woff", "woff2", "sqlite",
+    "db", "parquet", "avro", "iso", "dmg",
 ];
 
 impl Format {
@@ -346,9 +346,7 @@ pub fn parse(bytes: &[u8], path_hint: &str, limits: &ParseLimits) -> Result<Extr
         }
         Format::Docx => {
             if sniffed != Sniffed::Zip {
-                return Err(ParseError::Corrupt(
-                    "not a DOCX: no ZIP signature".to_owned(),
-                ));
+                return Err(ParseError::Corrupt("not a DOCX: no ZIP signature".to_owned()));
             }
             headings = docx::parse(bytes, limits, &mut b)?;
         }

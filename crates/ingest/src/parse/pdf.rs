@@ -35,12 +35,10 @@ pub(crate) fn parse(
             page: u32::try_from(i + 1).unwrap_or(u32::MAX),
             start: b.mark(),
         });
-        b.push_str(page_text);
+        b.push_str(page_text.trim_start());
     }
     if pages_text.iter().all(|p| p.trim().is_empty()) {
-        warnings.push(
-            "PDF has no text layer (scanned or image-only?); OCR is not supported".to_owned(),
-        );
+        warnings.push("PDF has no text layer (scanned or image-only?); OCR is not supported".to_owned());
     }
     Ok(pages)
 }

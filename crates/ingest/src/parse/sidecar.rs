@@ -39,8 +39,8 @@ pub fn parse_sidecar(bytes: &[u8]) -> Result<Map<String, Value>, ParseError> {
         });
     }
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let root: Value = serde_json::from_slice(bytes)
-        .map_err(|e| ParseError::InvalidMetadata(format!("not JSON: {e}")))?;
+    let root: Value =
+        serde_json::from_slice(bytes).map_err(|e| ParseError::InvalidMetadata(format!("not JSON: {e}")))?;
     let Value::Object(mut root) = root else {
         return Err(ParseError::InvalidMetadata(
             "top level must be an object".to_owned(),

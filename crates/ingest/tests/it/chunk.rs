@@ -2,8 +2,7 @@
 //! tokenizer is tested with the embedding crate).
 
 use groundwork_ingest::chunk::{
-    ChunkDraft, ChunkingStrategy, DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP_TOKENS, Tokenize, chunk,
-    split_segments,
+    ChunkDraft, ChunkingStrategy, DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP_TOKENS, Tokenize, chunk, split_segments,
 };
 use groundwork_ingest::parse::{Extracted, Format, HeadingSpan, PageSpan, ParseLimits, parse};
 use serde_json::json;
@@ -154,7 +153,12 @@ fn default_packs_sentences_with_overlap() {
     assert_eq!(chunks.len(), 7);
     assert!(chunks.last().unwrap().text.ends_with("Sentence number 20 ends."));
     for w in chunks.windows(2) {
-        assert!(w[1].start < w[0].end, "no overlap between {:?} and {:?}", w[0], w[1]);
+        assert!(
+            w[1].start < w[0].end,
+            "no overlap between {:?} and {:?}",
+            w[0],
+            w[1]
+        );
     }
     // Without overlap the chunks tile the text.
     let chunks = chunk(&e, &default(20, 0), &WordTokenizer);
@@ -166,7 +170,10 @@ fn default_packs_sentences_with_overlap() {
 
 #[test]
 fn long_sentence_is_cut_at_token_boundaries() {
-    let text = format!("Short one. {} end. Tail sentence.", "Words ".repeat(95).trim_end());
+    let text = format!(
+        "Short one. {} end. Tail sentence.",
+        "Words ".repeat(95).trim_end()
+    );
     let e = doc(&text);
     let chunks = chunk(&e, &default(30, 6), &WordTokenizer);
     check_invariants(&e, &chunks);
@@ -302,7 +309,10 @@ struct ByteTokenizer;
 
 impl Tokenize for ByteTokenizer {
     fn token_spans(&self, text: &str) -> Vec<(usize, usize)> {
-        (0..text.len()).step_by(3).map(|i| (i, (i + 3).min(text.len()))).collect()
+        (0..text.len())
+            .step_by(3)
+            .map(|i| (i, (i + 3).min(text.len())))
+            .collect()
     }
 }
 
