@@ -33,10 +33,11 @@ impl Default for ChunkingConfig {
 }
 
 /// Which embedder a knowledge base uses. Changing it means re-embedding every chunk.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum EmbedderConfig {
     /// The local all-MiniLM-L6-v2 model from the home directory's model cache.
+    #[default]
     Local,
     /// An OpenAI-compatible `/v1/embeddings` endpoint. The API key is read from the named
     /// environment variable at use, so it never lands in the store.
@@ -45,12 +46,6 @@ pub enum EmbedderConfig {
         model: String,
         api_key_env: Option<String>,
     },
-}
-
-impl Default for EmbedderConfig {
-    fn default() -> Self {
-        EmbedderConfig::Local
-    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -767,7 +767,7 @@ fn encode_vector(vector: &[f32]) -> Vec<u8> {
 }
 
 fn decode_vector(bytes: &[u8], out: &mut Vec<f32>) -> Result<()> {
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return Err(StoreError::Corrupt(format!(
             "embedding blob of {} bytes is not a whole number of f32",
             bytes.len()

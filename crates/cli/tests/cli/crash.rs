@@ -10,7 +10,16 @@ const DOCUMENTS: usize = 120;
 /// Documents long enough to make a sync take seconds, each with a unique marker word.
 fn corpus(env: &TestHome) -> std::path::PathBuf {
     let docs = env.folder("corpus");
-    let topics = ["glaciers", "compilers", "vaccines", "bridges", "orchards", "satellites", "tariffs", "violins"];
+    let topics = [
+        "glaciers",
+        "compilers",
+        "vaccines",
+        "bridges",
+        "orchards",
+        "satellites",
+        "tariffs",
+        "violins",
+    ];
     for i in 0..DOCUMENTS {
         let topic = topics[i % topics.len()];
         let mut text = format!("# Report {i} on {topic}\n\nmarker{i:03} identifies this report.\n\n");
@@ -69,16 +78,26 @@ fn killed_syncs_converge_to_exactly_the_right_chunks() {
         child.wait().unwrap();
         // Change the corpus between kills too: an update and a delete must survive crashes.
         if delay_ms == 1000 {
-            write(&docs.join("doc005.md"), "marker005 was rewritten after a crash. Only this sentence remains.");
+            write(
+                &docs.join("doc005.md"),
+                "marker005 was rewritten after a crash. Only this sentence remains.",
+            );
             std::fs::remove_file(docs.join("doc006.md")).unwrap();
         }
     }
-    assert!(kills >= 3, "the sync finished too fast to be killed mid-way ({kills} kills)");
+    assert!(
+        kills >= 3,
+        "the sync finished too fast to be killed mid-way ({kills} kills)"
+    );
 
     let last = env.json(&["sync", "crashy"]);
     assert_eq!(last["failed"].as_array().unwrap().len(), 0, "{last}");
     let status = env.json(&["kb", "show", "crashy"]);
-    assert_eq!(status["documents"].as_u64().unwrap() as usize, DOCUMENTS - 1, "{status}");
+    assert_eq!(
+        status["documents"].as_u64().unwrap() as usize,
+        DOCUMENTS - 1,
+        "{status}"
+    );
     env.assert_indexes_match_store("crashy");
 
     // The same folder synced once, without kills, into a second knowledge base.
@@ -88,7 +107,10 @@ fn killed_syncs_converge_to_exactly_the_right_chunks() {
     let crashed = chunk_rows(&env, "crashy");
     let reference = chunk_rows(&env, "reference");
     assert_eq!(crashed.len(), reference.len(), "chunk counts differ");
-    assert_eq!(crashed, reference, "killed syncs did not converge to the clean result");
+    assert_eq!(
+        crashed, reference,
+        "killed syncs did not converge to the clean result"
+    );
 
     // Nothing duplicated or stale in the lexical index: each marker finds exactly its document.
     for (marker, expected_hits) in [("marker005", 1usize), ("marker006", 0), ("marker077", 1)] {
@@ -98,12 +120,29 @@ fn killed_syncs_converge_to_exactly_the_right_chunks() {
         distinct.dedup();
         assert_eq!(distinct.len(), expected_hits, "{marker}: {uris:?}");
     }
-    let rewritten = env.json(&["search", "crashy", "marker005", "-k", "10", "--search-type", "lexical"]);
-    assert!(rewritten["hits"][0]["content"].as_str().unwrap().contains("rewritten after a crash"));
+    let rewritten = env.json(&[
+        "search",
+        "crashy",
+        "marker005",
+        "-k",
+        "10",
+        "--search-type",
+        "lexical",
+    ]);
+    assert!(
+        rewritten["hits"][0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("rewritten after a crash")
+    );
 
     // A clean re-sync finds nothing to do.
     let again = env.json(&["sync", "crashy"]);
-    assert_eq!(again["unchanged"].as_u64().unwrap() as usize, DOCUMENTS - 1, "{again}");
+    assert_eq!(
+        again["unchanged"].as_u64().unwrap() as usize,
+        DOCUMENTS - 1,
+        "{again}"
+    );
     assert_eq!(again["embeddings_computed"], 0, "{again}");
 }
 
@@ -119,7 +158,15 @@ fn searches_keep_working_during_a_sync() {
     let mut searches = 0;
     while sync.try_wait().unwrap().is_none() && started.elapsed() < Duration::from_secs(120) {
         for search_type in ["lexical", "semantic", "hybrid"] {
-            env.json(&["search", "busy", "glaciers measurement", "-k", "5", "--search-type", search_type]);
+            env.json(&[
+                "search",
+                "busy",
+                "glaciers measurement",
+                "-k",
+                "5",
+                "--search-type",
+                search_type,
+            ]);
             searches += 1;
         }
     }
@@ -130,7 +177,11 @@ fn searches_keep_working_during_a_sync() {
     let second = env.output(&["--json", "sync", "busy"]);
     first.wait().unwrap();
     if !second.status.success() {
-        assert_eq!(second.status.code(), Some(5), "a concurrent sync must fail as busy");
+        assert_eq!(
+            second.status.code(),
+            Some(5),
+            "a concurrent sync must fail as busy"
+        );
     }
     env.assert_indexes_match_store("busy");
 }

@@ -54,7 +54,10 @@ impl Bucket {
             .with_secret_access_key("testing")
             .build()
             .unwrap();
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         Bucket {
             store: Box::new(store),
             runtime,
@@ -63,12 +66,17 @@ impl Bucket {
 
     fn put(&self, key: &str, body: &str) {
         self.runtime
-            .block_on(self.store.put(&ObjectPath::from(key), PutPayload::from(body.to_string())))
+            .block_on(
+                self.store
+                    .put(&ObjectPath::from(key), PutPayload::from(body.to_string())),
+            )
             .unwrap();
     }
 
     fn delete(&self, key: &str) {
-        self.runtime.block_on(self.store.delete(&ObjectPath::from(key))).unwrap();
+        self.runtime
+            .block_on(self.store.delete(&ObjectPath::from(key)))
+            .unwrap();
     }
 }
 
@@ -78,13 +86,22 @@ fn s3_prefix_sync_add_update_delete_with_sidecars() {
     let Some(endpoint) = endpoint() else { return };
     let bucket_name = format!("gw-test-{}", std::process::id());
     let bucket = Bucket::new(&endpoint, &bucket_name);
-    bucket.put("handbook/finance/budget.md", "# Budget\n\nThe travel budget is 2,000 euros per person per year.");
+    bucket.put(
+        "handbook/finance/budget.md",
+        "# Budget\n\nThe travel budget is 2,000 euros per person per year.",
+    );
     bucket.put(
         "handbook/finance/budget.md.metadata.json",
         r#"{"metadataAttributes": {"department": "finance", "year": 2026}}"#,
     );
-    bucket.put("handbook/hr/leave.txt", "Employees receive 26 weeks of parental leave.");
-    bucket.put("outside/ignored.txt", "This object is outside the prefix and never synced.");
+    bucket.put(
+        "handbook/hr/leave.txt",
+        "Employees receive 26 weeks of parental leave.",
+    );
+    bucket.put(
+        "outside/ignored.txt",
+        "This object is outside the prefix and never synced.",
+    );
 
     // Credentials come from the environment, as for any S3 source.
     let env = TestHome::new(model);
@@ -98,31 +115,70 @@ fn s3_prefix_sync_add_update_delete_with_sidecars() {
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .output()
             .unwrap();
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stdout)
+        );
         serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap()
     };
     let first = sync(&env);
     assert_eq!(first["added"], 2, "{first}");
 
-    let hits = env.json(&["search", "lake", "travel budget", "-k", "5", "--filter", "department=finance"]);
+    let hits = env.json(&[
+        "search",
+        "lake",
+        "travel budget",
+        "-k",
+        "5",
+        "--filter",
+        "department=finance",
+    ]);
     let uris = TestHome::hit_uris(&hits);
-    assert_eq!(uris, vec![format!("s3://{bucket_name}/handbook/finance/budget.md")]);
-    assert!(hits["hits"][0]["object_version"].as_str().is_some_and(|v| !v.is_empty()));
+    assert_eq!(
+        uris,
+        vec![format!("s3://{bucket_name}/handbook/finance/budget.md")]
+    );
+    assert!(
+        hits["hits"][0]["object_version"]
+            .as_str()
+            .is_some_and(|v| !v.is_empty())
+    );
     assert_eq!(hits["hits"][0]["metadata"]["year"], 2026);
 
     let unchanged = sync(&env);
     assert_eq!(unchanged["unchanged"], 2, "{unchanged}");
     assert_eq!(unchanged["embeddings_computed"], 0);
 
-    bucket.put("handbook/hr/leave.txt", "Employees receive 30 weeks of parental leave from 2027.");
+    bucket.put(
+        "handbook/hr/leave.txt",
+        "Employees receive 30 weeks of parental leave from 2027.",
+    );
     bucket.delete("handbook/finance/budget.md");
-    bucket.put("handbook/it/vpn.txt", "Connect to the VPN before opening internal dashboards.");
+    bucket.put(
+        "handbook/it/vpn.txt",
+        "Connect to the VPN before opening internal dashboards.",
+    );
     let changed = sync(&env);
-    assert_eq!((changed["added"].as_u64(), changed["updated"].as_u64(), changed["deleted"].as_u64()), (Some(1), Some(1), Some(1)), "{changed}");
+    assert_eq!(
+        (
+            changed["added"].as_u64(),
+            changed["updated"].as_u64(),
+            changed["deleted"].as_u64()
+        ),
+        (Some(1), Some(1), Some(1)),
+        "{changed}"
+    );
 
     let hits = env.json(&["search", "lake", "parental leave weeks", "-k", "5"]);
-    let names: Vec<String> = TestHome::hit_uris(&hits).iter().map(|u| file_name(u).to_string()).collect();
-    assert!(names.contains(&"leave.txt".to_string()) && !names.contains(&"budget.md".to_string()), "{names:?}");
+    let names: Vec<String> = TestHome::hit_uris(&hits)
+        .iter()
+        .map(|u| file_name(u).to_string())
+        .collect();
+    assert!(
+        names.contains(&"leave.txt".to_string()) && !names.contains(&"budget.md".to_string()),
+        "{names:?}"
+    );
     assert!(hits["hits"][0]["content"].as_str().unwrap().contains("30 weeks"));
     env.assert_indexes_match_store("lake");
 }

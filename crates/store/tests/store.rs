@@ -1,0 +1,166 @@
+//! The store against a real SQLite file: schema versions, atomic document replacement, the
+//! change log, the embedding cache and failures.
+
+use groundwork_core::KnowledgeBaseConfig;
+use groundwork_store::{ChunkWrite, DocumentChange, DocumentWrite, FailureWrite, Store, StoreError};
+use serde_json::json;
+
+fn document(source_id: i64, uri: &str, texts: &[&str]) -> DocumentWrite {
+    DocumentWrite {
+        source_id,
+        uri: uri.to_string(),
+        object_version: Some("v1".into()),
+        size: 10,
+        modified_at: 1,
+        content_sha256: format!("sha-{uri}-{}", texts.join("|")),
+        sidecar_version: None,
+        metadata: json!({"department": "hr"}).as_object().unwrap().clone(),
+        format: "text".into(),
+        encoding: None,
+        parser: "test".into(),
+        chunker: "test".into(),
+        embedder: "test".into(),
+        chunks: texts
+            .iter()
+            .map(|t| ChunkWrite {
+                text: t.to_string(),
+                text_sha256: groundwork_core::sha256_hex(t.as_bytes()),
+                char_start: 0,
+                char_end: t.chars().count(),
+                page: None,
+                heading: None,
+                token_count: 1,
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn documents_replace_atomically_and_log_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("db")).unwrap();
+    assert_eq!(store.schema_version().unwrap(), 1);
+    let kb = store.create_kb("kb", &KnowledgeBaseConfig::default()).unwrap();
+    assert!(matches!(
+        store.create_kb("kb", &KnowledgeBaseConfig::default()),
+        Err(StoreError::KbExists(_))
+    ));
+    let source = store
+        .add_source(kb.id, "file:///docs/", &Default::default())
+        .unwrap();
+
+    store
+        .apply(
+            kb.id,
+            &[DocumentChange::Upsert(document(
+                source.id,
+                "file:///docs/a",
+                &["one", "two"],
+            ))],
+        )
+        .unwrap();
+    let states = store.document_states(source.id).unwrap();
+    let a = &states["file:///docs/a"];
+    assert_eq!(store.document_chunks(a.id).unwrap().len(), 2);
+    assert_eq!(store.last_change_seq(kb.id).unwrap(), 1);
+
+    // Replacing drops the old chunks in the same transaction.
+    store
+        .apply(
+            kb.id,
+            &[DocumentChange::Upsert(document(
+                source.id,
+                "file:///docs/a",
+                &["three"],
+            ))],
+        )
+        .unwrap();
+    let chunks = store.document_chunks(a.id).unwrap();
+    assert_eq!(
+        chunks.iter().map(|c| c.text.as_str()).collect::<Vec<_>>(),
+        ["three"]
+    );
+    assert_eq!(chunks[0].metadata["department"], "hr");
+
+    // A failure keeps the last good chunks and records the failed version.
+    store
+        .apply(
+            kb.id,
+            &[DocumentChange::Failed(FailureWrite {
+                source_id: source.id,
+                uri: "file:///docs/a".into(),
+                object_version: Some("v2".into()),
+                sidecar_version: None,
+                size: 1,
+                modified_at: 2,
+                error_code: "corrupt".into(),
+                error_message: "bad bytes".into(),
+            })],
+        )
+        .unwrap();
+    assert_eq!(store.document_chunks(a.id).unwrap().len(), 1);
+    assert_eq!(store.failed_documents(kb.id).unwrap()[0].1, "corrupt");
+    assert_eq!(
+        store.document_states(source.id).unwrap()["file:///docs/a"]
+            .failed_version
+            .as_deref(),
+        Some("v2")
+    );
+
+    store.apply(kb.id, &[DocumentChange::Delete(a.id)]).unwrap();
+    assert!(store.document_chunks(a.id).unwrap().is_empty());
+    let (changed, newest) = store.changed_documents(kb.id, 1).unwrap();
+    assert_eq!(changed, vec![a.id]);
+    assert_eq!(newest, 3);
+}
+
+#[test]
+fn a_failed_batch_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("db")).unwrap();
+    let kb = store.create_kb("kb", &KnowledgeBaseConfig::default()).unwrap();
+    let source = store
+        .add_source(kb.id, "file:///docs/", &Default::default())
+        .unwrap();
+    // The second change refers to a source that does not exist: the whole batch rolls back.
+    let result = store.apply(
+        kb.id,
+        &[
+            DocumentChange::Upsert(document(source.id, "file:///docs/a", &["one"])),
+            DocumentChange::Upsert(document(source.id + 99, "file:///docs/b", &["two"])),
+        ],
+    );
+    assert!(result.is_err());
+    assert!(store.document_states(source.id).unwrap().is_empty());
+    assert_eq!(store.last_change_seq(kb.id).unwrap(), 0);
+}
+
+#[test]
+fn embedding_cache_round_trips_vectors() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("db")).unwrap();
+    store
+        .put_embeddings(
+            "model-a",
+            &[("h1".into(), vec![0.5, -1.25, 3.0]), ("h2".into(), vec![1.0])],
+        )
+        .unwrap();
+    let cached = store.cached_embeddings("model-a", &["h1", "h2", "h3"]).unwrap();
+    assert_eq!(cached["h1"], vec![0.5, -1.25, 3.0]);
+    assert!(!cached.contains_key("h3"));
+    assert!(store.cached_embeddings("model-b", &["h1"]).unwrap().is_empty());
+}
+
+#[test]
+fn a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    drop(Store::open(&path).unwrap());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "user_version", 99).unwrap();
+    drop(conn);
+    assert!(matches!(
+        Store::open(&path),
+        Err(StoreError::TooNew { found: 99, .. })
+    ));
+}
