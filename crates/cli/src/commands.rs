@@ -162,6 +162,16 @@ pub enum KbCommand {
         /// Overlap: tokens for default chunking, percent for fixed-size.
         #[arg(long)]
         overlap: Option<usize>,
+        /// Embed with an OpenAI-compatible endpoint (base URL, e.g. http://host:8000/v1)
+        /// instead of the local model.
+        #[arg(long, requires = "embedder_model")]
+        embedder_url: Option<String>,
+        /// Model name for --embedder-url.
+        #[arg(long)]
+        embedder_model: Option<String>,
+        /// Environment variable holding the endpoint's API key.
+        #[arg(long)]
+        embedder_api_key_env: Option<String>,
     },
     /// List knowledge bases.
     List,
@@ -507,7 +517,18 @@ fn kb_command(groundwork: &Groundwork, command: KbCommand, json: bool) -> anyhow
             chunking,
             max_tokens,
             overlap,
+            embedder_url,
+            embedder_model,
+            embedder_api_key_env,
         } => {
+            let embedder = match (embedder_url, embedder_model) {
+                (Some(base_url), Some(model)) => groundwork_core::EmbedderConfig::Remote {
+                    base_url,
+                    model,
+                    api_key_env: embedder_api_key_env,
+                },
+                _ => groundwork_core::EmbedderConfig::Local,
+            };
             let chunking = match chunking {
                 ChunkingArg::Default => {
                     let ChunkingConfig::Default {
@@ -535,13 +556,7 @@ fn kb_command(groundwork: &Groundwork, command: KbCommand, json: bool) -> anyhow
                     "--max-tokens must be at least 1"
                 ));
             }
-            let kb = groundwork.create_kb(
-                &name,
-                KnowledgeBaseConfig {
-                    chunking,
-                    ..Default::default()
-                },
-            )?;
+            let kb = groundwork.create_kb(&name, KnowledgeBaseConfig { chunking, embedder })?;
             if json {
                 print_json(&kb)?;
             } else {

@@ -6,8 +6,8 @@
 use crate::config::Config;
 use crate::error::ServiceError;
 use crate::search::Searcher;
-use groundwork_core::{ErrorCode, KnowledgeBase, KnowledgeBaseConfig, Source, SourceConfig};
-use groundwork_embed::{Embedder, LocalEmbedder, LocalOptions};
+use groundwork_core::{EmbedderConfig, ErrorCode, KnowledgeBase, KnowledgeBaseConfig, Source, SourceConfig};
+use groundwork_embed::{Embedder, LocalEmbedder, LocalOptions, RemoteConfig, RemoteEmbedder};
 use groundwork_ingest::indexes::KbIndexes;
 use groundwork_ingest::parse::ParseLimits;
 use groundwork_ingest::source::{Location, SourceReader};
@@ -196,7 +196,7 @@ impl Groundwork {
     /// Opens the indexes (replaying the change log) and reports what they hold.
     pub fn index_status(&self, name: &str) -> Result<IndexStatus, ServiceError> {
         let kb = self.store.kb(name)?;
-        let embedder = self.embedder()?;
+        let embedder = self.embedder_for(&kb)?;
         let indexes = self.open_indexes(&kb, embedder.as_ref())?;
         let (_, _, store_chunks) = self.store.kb_counts(kb.id)?;
         Ok(IndexStatus {
@@ -240,7 +240,7 @@ impl Groundwork {
     pub fn sync(&self, kb_name: &str, observer: &mut dyn SyncObserver) -> Result<SyncReport, ServiceError> {
         let kb = self.store.kb(kb_name)?;
         let _lock = self.lock_kb(&kb)?;
-        let embedder = self.embedder()?;
+        let embedder = self.embedder_for(&kb)?;
         let sources = self.store.sources(kb.id)?;
         let mut readers = Vec::with_capacity(sources.len());
         for source in sources {
@@ -268,11 +268,39 @@ impl Groundwork {
         Ok(engine.run(&readers, &mut hooks)?)
     }
 
+    /// The embedder a knowledge base was created with: the local model, or a remote
+    /// OpenAI-compatible endpoint whose API key is read from the environment now.
+    pub fn embedder_for(&self, kb: &KnowledgeBase) -> Result<Arc<dyn Embedder>, ServiceError> {
+        match &kb.config.embedder {
+            EmbedderConfig::Local => self.embedder(),
+            EmbedderConfig::Remote {
+                base_url,
+                model,
+                api_key_env,
+            } => {
+                let mut config = RemoteConfig::new(base_url.clone(), model.clone());
+                if let Some(variable) = api_key_env {
+                    config.api_key = Some(std::env::var(variable).map_err(|_| {
+                        ServiceError::new(
+                            ErrorCode::ModelUnavailable,
+                            format!("knowledge base `{}` needs the API key in ${variable}", kb.name),
+                        )
+                    })?);
+                }
+                let embedder = RemoteEmbedder::new(config)?;
+                // The index needs the dimension before the first document; one small request
+                // learns it (and checks the endpoint and key early).
+                embedder.probe_dimension()?;
+                Ok(Arc::new(embedder))
+            }
+        }
+    }
+
     /// Deletes and rebuilds the derived indexes of a knowledge base from the store.
     pub fn rebuild_index(&self, kb_name: &str) -> Result<KbStatus, ServiceError> {
         let kb = self.store.kb(kb_name)?;
         let _lock = self.lock_kb(&kb)?;
-        let embedder = self.embedder()?;
+        let embedder = self.embedder_for(&kb)?;
         let mut indexes = self.open_indexes(&kb, embedder.as_ref())?;
         indexes.rebuild(&self.store)?;
         self.kb_status(kb_name)
@@ -281,7 +309,7 @@ impl Groundwork {
     /// A searcher over one knowledge base; reuse it for many queries.
     pub fn searcher(&self, kb_name: &str) -> Result<Searcher<'_>, ServiceError> {
         let kb = self.store.kb(kb_name)?;
-        let embedder = self.embedder()?;
+        let embedder = self.embedder_for(&kb)?;
         let indexes = self.open_indexes(&kb, embedder.as_ref())?;
         Ok(Searcher::new(self, kb, embedder, indexes))
     }

@@ -7,5 +7,6 @@ mod crash;
 mod errors;
 mod filters;
 mod hostile;
+mod remote;
 mod s3;
 mod sync_folder;
