@@ -3,8 +3,8 @@
 //! `cargo run --release -p groundwork-index --example bench_vectors -- \
 //!     [n] [dim] [queries] [k] [ef_search] [ef_construction] [sweep ef...]`
 
-use groundwork_index::bench::bench_vectors_with_config;
 use groundwork_index::VectorConfig;
+use groundwork_index::bench::bench_vectors_with_config;
 
 fn main() {
     let args: Vec<usize> = std::env::args()

@@ -63,11 +63,7 @@ impl Topics {
         let count = ((n as f64).sqrt() as usize).clamp(1, 1000);
         let mut rng = SplitMix64::new(seed);
         let centres = (0..count * dim).map(|_| rng.next_gaussian()).collect();
-        Self {
-            centres,
-            count,
-            dim,
-        }
+        Self { centres, count, dim }
     }
 
     /// `n` unit vectors near random centres (deterministic for a seed).
@@ -77,8 +73,7 @@ impl Topics {
         data.par_chunks_mut(dim * 1024)
             .enumerate()
             .for_each(|(block, out)| {
-                let mut rng =
-                    SplitMix64::new(seed ^ (block as u64 + 1).wrapping_mul(0xA076_1D64_78BD_642F));
+                let mut rng = SplitMix64::new(seed ^ (block as u64 + 1).wrapping_mul(0xA076_1D64_78BD_642F));
                 for v in out.chunks_exact_mut(dim) {
                     let c = rng.below(self.count);
                     let centre = &self.centres[c * dim..(c + 1) * dim];
@@ -178,12 +173,8 @@ pub fn bench_vectors_with_config(
             let t = Instant::now();
             let approx = index.search_with_ef(q, k, None, ef);
             latencies.push(t.elapsed().as_secs_f64() * 1e3);
-            let truth_ids: std::collections::HashSet<u64> =
-                truth.iter().map(|c| c.chunk_id).collect();
-            hits += approx
-                .iter()
-                .filter(|c| truth_ids.contains(&c.chunk_id))
-                .count();
+            let truth_ids: std::collections::HashSet<u64> = truth.iter().map(|c| c.chunk_id).collect();
+            hits += approx.iter().filter(|c| truth_ids.contains(&c.chunk_id)).count();
             wanted += truth.len();
         }
         let point = EfPoint {

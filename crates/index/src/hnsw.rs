@@ -40,7 +40,7 @@ impl Default for HnswParams {
         Self {
             m: 16,
             ef_construction: 128,
-            ef_search: 96,
+            ef_search: 200,
             seed: 0x6772_6f75_6e64,
         }
     }
@@ -82,9 +82,7 @@ struct Scored(f32, u32);
 
 impl Ord for Scored {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.0
-            .total_cmp(&other.0)
-            .then_with(|| other.1.cmp(&self.1))
+        self.0.total_cmp(&other.0).then_with(|| other.1.cmp(&self.1))
     }
 }
 impl PartialOrd for Scored {
@@ -225,9 +223,8 @@ impl Hnsw {
             let level = self.random_level();
             self.levels.push(level as u8);
             self.layer0.extend((0..stride0).map(|_| AtomicU32::new(0)));
-            self.upper.push(
-                (level > 0).then(|| (0..level * stride).map(|_| AtomicU32::new(0)).collect()),
-            );
+            self.upper
+                .push((level > 0).then(|| (0..level * stride).map(|_| AtomicU32::new(0)).collect()));
             self.locks.push(Mutex::new(()));
         }
     }
@@ -262,11 +259,7 @@ impl Hnsw {
 
     fn take_visited(&self) -> Visited {
         let n = self.len();
-        let mut visited = self
-            .visited_pool
-            .lock()
-            .pop()
-            .unwrap_or_else(|| Visited::new(n));
+        let mut visited = self.visited_pool.lock().pop().unwrap_or_else(|| Visited::new(n));
         visited.reset(n);
         visited
     }
@@ -285,9 +278,7 @@ impl Hnsw {
         } else {
             let stride = self.params.m + 1;
             match &self.upper[node as usize] {
-                Some(words) if words.len() >= layer * stride => {
-                    &words[(layer - 1) * stride..layer * stride]
-                }
+                Some(words) if words.len() >= layer * stride => &words[(layer - 1) * stride..layer * stride],
                 _ => &[],
             }
         }
@@ -302,11 +293,7 @@ impl Hnsw {
             return;
         }
         let count = (list[0].load(AtomicOrdering::Acquire) as usize).min(list.len() - 1);
-        out.extend(
-            list[1..=count]
-                .iter()
-                .map(|id| id.load(AtomicOrdering::Relaxed)),
-        );
+        out.extend(list[1..=count].iter().map(|id| id.load(AtomicOrdering::Relaxed)));
     }
 
     /// Overwrites a neighbour list; caller holds the node's lock.
@@ -455,8 +442,7 @@ impl Hnsw {
         visited.reset(self.len());
         // Max-heap of nodes to expand; min-heap (via Reverse) of results.
         let mut candidates: BinaryHeap<Scored> = BinaryHeap::with_capacity(ef * 2);
-        let mut results: BinaryHeap<std::cmp::Reverse<Scored>> =
-            BinaryHeap::with_capacity(ef + 1);
+        let mut results: BinaryHeap<std::cmp::Reverse<Scored>> = BinaryHeap::with_capacity(ef + 1);
         for &ep in entry_points {
             if visited.check_and_mark(ep.1) {
                 continue;
@@ -596,9 +582,7 @@ impl Hnsw {
             let expected = level * stride;
             match words {
                 None if level == 0 => {}
-                Some(words) if level > 0 && words.len() == expected => {
-                    check_list(words, stride)?
-                }
+                Some(words) if level > 0 && words.len() == expected => check_list(words, stride)?,
                 _ => return Err("upper-layer lists do not match level".into()),
             }
         }

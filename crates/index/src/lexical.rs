@@ -20,12 +20,10 @@ use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::Column;
 use tantivy::directory::MmapDirectory;
 use tantivy::query::{BooleanQuery, Occur, Query, TermQuery, Weight};
-use tantivy::schema::{
-    Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions,
-};
+use tantivy::schema::{Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions};
 use tantivy::tokenizer::{
-    AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer,
-    StopWordFilter, TextAnalyzer,
+    AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter,
+    TextAnalyzer,
 };
 use tantivy::{
     DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Score, SegmentOrdinal, SegmentReader,
@@ -65,15 +63,9 @@ fn build_schema() -> (Schema, Fields) {
     let mut builder = Schema::builder();
     let chunk_id = builder.add_u64_field(
         FIELD_CHUNK_ID,
-        NumericOptions::default()
-            .set_indexed()
-            .set_fast()
-            .set_stored(),
+        NumericOptions::default().set_indexed().set_fast().set_stored(),
     );
-    let doc_id = builder.add_u64_field(
-        FIELD_DOC_ID,
-        NumericOptions::default().set_indexed().set_fast(),
-    );
+    let doc_id = builder.add_u64_field(FIELD_DOC_ID, NumericOptions::default().set_indexed().set_fast());
     // Positions are kept so phrase queries can be added without a rebuild.
     let text_options = TextOptions::default().set_indexing_options(
         TextFieldIndexing::default()
@@ -102,9 +94,7 @@ fn english_analyzer() -> TextAnalyzer {
         Some(stop_words) => builder.filter_dynamic(stop_words),
         None => builder,
     };
-    builder
-        .filter_dynamic(Stemmer::new(Language::English))
-        .build()
+    builder.filter_dynamic(Stemmer::new(Language::English)).build()
 }
 
 /// Persistent BM25 index. Searching is `&self` and thread-safe; writing goes
@@ -134,9 +124,7 @@ impl LexicalIndex {
     }
 
     fn from_index(index: Index, fields: Fields) -> Result<Self> {
-        index
-            .tokenizers()
-            .register(TOKENIZER_NAME, english_analyzer());
+        index.tokenizers().register(TOKENIZER_NAME, english_analyzer());
         if let Some(payload) = read_payload(&index)?
             && payload.schema_version != LEXICAL_SCHEMA_VERSION
         {
@@ -165,10 +153,7 @@ impl LexicalIndex {
         let writer = self
             .index
             .writer_with_num_threads::<TantivyDocument>(1, WRITER_MEMORY_BYTES)?;
-        Ok(LexicalWriter {
-            owner: self,
-            writer,
-        })
+        Ok(LexicalWriter { owner: self, writer })
     }
 
     /// Store sequence number reflected by the last commit (0 if none).
@@ -198,12 +183,7 @@ impl LexicalIndex {
     /// BM25 top-`k` chunks for `query`, best first (ties by chunk id). With
     /// `allowed`, ranking happens among chunks of allowed documents only.
     /// Any string is accepted; one without indexable terms gives no results.
-    pub fn search(
-        &self,
-        query: &str,
-        k: usize,
-        allowed: Option<&AllowedDocs>,
-    ) -> Result<Vec<ScoredChunk>> {
+    pub fn search(&self, query: &str, k: usize, allowed: Option<&AllowedDocs>) -> Result<Vec<ScoredChunk>> {
         if k == 0 || allowed.is_some_and(AllowedDocs::is_empty) {
             return Ok(Vec::new());
         }
@@ -214,8 +194,7 @@ impl LexicalIndex {
         let clauses: Vec<(Occur, Box<dyn Query>)> = terms
             .into_iter()
             .map(|term| {
-                let q: Box<dyn Query> =
-                    Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs));
+                let q: Box<dyn Query> = Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs));
                 (Occur::Should, q)
             })
             .collect();
@@ -423,9 +402,7 @@ impl Collector for ChunkCollector {
                 }
                 child.offer(doc, score)
             })?,
-            None => weight.for_each_pruning(Score::MIN, reader, &mut |doc, score| {
-                child.offer(doc, score)
-            })?,
+            None => weight.for_each_pruning(Score::MIN, reader, &mut |doc, score| child.offer(doc, score))?,
         }
         Ok(child.into_hits())
     }

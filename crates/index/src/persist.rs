@@ -141,9 +141,7 @@ impl<R: Read> CheckedReader<R> {
     }
 
     fn batched<T>(&mut self, count: usize, width: usize, decode: impl Fn(&[u8]) -> T) -> Result<Vec<T>> {
-        let total = (count as u64)
-            .checked_mul(width as u64)
-            .ok_or_else(truncated)?;
+        let total = (count as u64).checked_mul(width as u64).ok_or_else(truncated)?;
         self.ensure(total)?;
         let mut out = Vec::with_capacity(count);
         let mut buf = vec![0u8; (64 * 1024 / width) * width];

@@ -254,10 +254,7 @@ impl VectorIndex {
         if too_many_tombstones {
             self.compact();
         }
-        let mut graph = self
-            .graph
-            .take()
-            .unwrap_or_else(|| Hnsw::new(self.config.hnsw));
+        let mut graph = self.graph.take().unwrap_or_else(|| Hnsw::new(self.config.hnsw));
         graph.extend(self.vectors());
         self.graph = Some(graph);
     }
@@ -305,12 +302,7 @@ impl VectorIndex {
     /// With `allowed`, only chunks of allowed documents are ranked, and the
     /// result is full whenever at least `k` such chunks exist. A query of the
     /// wrong dimension or with non-finite components returns no results.
-    pub fn search(
-        &self,
-        query: &[f32],
-        k: usize,
-        allowed: Option<&AllowedDocs>,
-    ) -> Vec<ScoredChunk> {
+    pub fn search(&self, query: &[f32], k: usize, allowed: Option<&AllowedDocs>) -> Vec<ScoredChunk> {
         self.search_with_ef(query, k, allowed, self.config.hnsw.ef_search)
     }
 
@@ -335,8 +327,7 @@ impl VectorIndex {
             Some(allowed) => {
                 let eligible = self.allowed_chunk_count(allowed);
                 let small = eligible <= self.config.filter_exact_max
-                    || (eligible as f64)
-                        <= self.config.filter_exact_fraction as f64 * self.live_count as f64;
+                    || (eligible as f64) <= self.config.filter_exact_fraction as f64 * self.live_count as f64;
                 if eligible == 0 {
                     TopK::new(k)
                 } else if !use_graph || small {
@@ -350,12 +341,7 @@ impl VectorIndex {
     }
 
     /// Exact top-`k` regardless of any graph: the ground truth.
-    pub fn search_exact(
-        &self,
-        query: &[f32],
-        k: usize,
-        allowed: Option<&AllowedDocs>,
-    ) -> Vec<ScoredChunk> {
+    pub fn search_exact(&self, query: &[f32], k: usize, allowed: Option<&AllowedDocs>) -> Vec<ScoredChunk> {
         let Some(query) = self.prepare_query(query) else {
             return Vec::new();
         };
