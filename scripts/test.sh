@@ -35,3 +35,5 @@ export GROUNDWORK_TEST_S3_ENDPOINT="http://127.0.0.1:$port"
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1
 
 cargo test --workspace "$@"
+# The embedder's candle-only path (no OpenBLAS at run time) must match the reference too.
+GROUNDWORK_BLAS=none cargo test -p groundwork-embed --test embed parity

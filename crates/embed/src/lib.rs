@@ -19,8 +19,10 @@
 //! from different models are never mixed.
 
 mod bert;
+mod blas;
 mod error;
 pub mod fetch;
+mod host;
 mod local;
 mod remote;
 

@@ -211,6 +211,15 @@ impl LocalEmbedder {
     }
 
     /// Maximum sequence length including `[CLS]`/`[SEP]`.
+    /// Which kernels run the encoder: `openblas (<library path>)` when OpenBLAS was found at
+    /// run time, else `candle`.
+    pub fn backend(&self) -> String {
+        match crate::blas::blas() {
+            Some(blas) => format!("openblas ({})", blas.path()),
+            None => "candle".to_string(),
+        }
+    }
+
     pub fn max_seq_len(&self) -> usize {
         self.max_seq_len
     }
@@ -237,10 +246,7 @@ impl Embedder for LocalEmbedder {
             .tokenizer
             .encode_batch_fast(texts.to_vec(), false)
             .map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
-        let seqs: Vec<Vec<u32>> = encs
-            .iter()
-            .map(|e| self.with_specials(e.get_ids()))
-            .collect();
+        let seqs: Vec<Vec<u32>> = encs.iter().map(|e| self.with_specials(e.get_ids())).collect();
         self.embed_ids(seqs)
     }
 
@@ -303,9 +309,7 @@ pub fn measure_throughput(
     let seq_len = seq_len.clamp(2, embedder.max_seq_len);
     // Common lowercase words are single WordPiece tokens in the BERT vocab,
     // so n words give n tokens; verified below and patched if not.
-    const WORDS: [&str; 8] = [
-        "the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog",
-    ];
+    const WORDS: [&str; 8] = ["the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog"];
     let content = seq_len - 2;
     let mut texts = Vec::with_capacity(batch);
     for i in 0..batch {

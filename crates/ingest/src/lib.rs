@@ -5,7 +5,7 @@
 //! against the store and keeps the derived indexes in step.
 
 pub mod chunk;
-pub mod parse;
 pub mod indexes;
+pub mod parse;
 pub mod source;
 pub mod sync;

@@ -27,6 +27,7 @@ pub struct BenchOptions {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct EmbeddingBench {
+    pub backend: String,
     pub batch_32x128_tokens_per_s: f64,
     pub batch_32x128_ms: f64,
     pub query_1x16_p50_ms: f64,
@@ -77,6 +78,7 @@ impl Groundwork {
             let batch = groundwork_embed::measure_throughput(&embedder, 32, 128, options.embed_runs);
             let query = groundwork_embed::measure_throughput(&embedder, 1, 16, options.embed_runs.max(20));
             Some(EmbeddingBench {
+                backend: embedder.backend(),
                 batch_32x128_tokens_per_s: batch.tokens_per_sec,
                 batch_32x128_ms: batch.ms_per_batch,
                 query_1x16_p50_ms: query.ms_per_batch,

@@ -1,0 +1,333 @@
+//! The encoder on plain host memory, for when OpenBLAS is available.
+//!
+//! Same mathematics as the candle path in `bert.rs`, arranged to waste nothing: every linear
+//! layer is one `sgemm` whose output buffer starts as `bias (+ residual)` so both adds come
+//! free; GELU runs in place on the matmul's output; attention reads q, k and v where the QKV
+//! matmul left them (no permute copies) and runs one sequence per task, with inner loops
+//! compiled for AVX2+FMA when the CPU has them.
+
+use crate::blas::Blas;
+use rayon::prelude::*;
+
+/// A dense layer as plain memory: `w` is row-major `[in, out]`.
+pub(crate) struct HostLinear<'a> {
+    pub w: &'a [f32],
+    pub b: &'a [f32],
+}
+
+pub(crate) struct HostLayerNorm<'a> {
+    pub w: &'a [f32],
+    pub b: &'a [f32],
+    pub eps: f32,
+}
+
+pub(crate) struct HostLayer<'a> {
+    pub qkv: HostLinear<'a>,
+    pub attn_out: HostLinear<'a>,
+    pub ln_attn: HostLayerNorm<'a>,
+    pub inter: HostLinear<'a>,
+    pub out: HostLinear<'a>,
+    pub ln_out: HostLayerNorm<'a>,
+}
+
+pub(crate) struct HostModel<'a> {
+    pub word: &'a [f32],
+    pub pos_type: &'a [f32],
+    pub ln_emb: HostLayerNorm<'a>,
+    pub layers: Vec<HostLayer<'a>>,
+    pub heads: usize,
+    pub hidden: usize,
+}
+
+impl HostModel<'_> {
+    /// The last hidden state `[b * s, hidden]` for a padded batch of token ids.
+    pub(crate) fn forward(&self, blas: &Blas, ids: &[u32], mask: &[u8], b: usize, s: usize) -> Vec<f32> {
+        let h = self.hidden;
+        let rows = b * s;
+        let mut x = vec![0f32; rows * h];
+        x.par_chunks_mut(h).enumerate().for_each(|(row, out)| {
+            let token = ids[row] as usize;
+            let position = row % s;
+            let word = &self.word[token * h..(token + 1) * h];
+            let pos = &self.pos_type[position * h..(position + 1) * h];
+            for ((o, w), p) in out.iter_mut().zip(word).zip(pos) {
+                *o = w + p;
+            }
+        });
+        layer_norm(&mut x, &self.ln_emb, h);
+        // Additive mask per key position: 0 for tokens, a huge negative for padding.
+        let key_bias: Vec<f32> = mask
+            .iter()
+            .map(|&m| if m == 1 { 0.0 } else { f32::MIN })
+            .collect();
+        for layer in &self.layers {
+            let qkv = linear(blas, &x, rows, &layer.qkv, None, false);
+            let context = attention(&qkv, &key_bias, b, s, self.heads, h);
+            let mut attended = linear(blas, &context, rows, &layer.attn_out, Some(&x), false);
+            layer_norm(&mut attended, &layer.ln_attn, h);
+            let inter = linear(blas, &attended, rows, &layer.inter, None, true);
+            let mut out = linear(blas, &inter, rows, &layer.out, Some(&attended), false);
+            layer_norm(&mut out, &layer.ln_out, h);
+            x = out;
+        }
+        x
+    }
+}
+
+/// `x · w + b (+ residual)`, optionally through erf-GELU.
+fn linear(
+    blas: &Blas,
+    x: &[f32],
+    rows: usize,
+    layer: &HostLinear<'_>,
+    residual: Option<&[f32]>,
+    gelu: bool,
+) -> Vec<f32> {
+    let outputs = layer.b.len();
+    let inputs = layer.w.len() / outputs;
+    let mut y = Vec::with_capacity(rows * outputs);
+    match residual {
+        Some(residual) => {
+            for row in residual.chunks_exact(outputs) {
+                y.extend(row.iter().zip(layer.b).map(|(r, b)| r + b));
+            }
+        }
+        None => {
+            for _ in 0..rows {
+                y.extend_from_slice(layer.b);
+            }
+        }
+    }
+    blas.gemm_accumulate(rows, outputs, inputs, x, layer.w, &mut y);
+    if gelu {
+        y.par_chunks_mut(8192).for_each(|block| {
+            #[cfg(target_arch = "x86_64")]
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                // SAFETY: the CPU supports the features the function is compiled for.
+                unsafe { gelu_block_avx2(block) };
+                return;
+            }
+            gelu_block(block);
+        });
+    }
+    y
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn gelu_block_avx2(block: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let mut chunks = block.chunks_exact_mut(8);
+    for chunk in &mut chunks {
+        // SAFETY: `chunk` is exactly 8 floats; unaligned loads and stores are allowed.
+        unsafe {
+            let x = _mm256_loadu_ps(chunk.as_ptr());
+            let erf = avx2::erf8(_mm256_mul_ps(x, _mm256_set1_ps(std::f32::consts::FRAC_1_SQRT_2)));
+            let half_x = _mm256_mul_ps(x, _mm256_set1_ps(0.5));
+            _mm256_storeu_ps(chunk.as_mut_ptr(), _mm256_fmadd_ps(half_x, erf, half_x));
+        }
+    }
+    gelu_block(chunks.into_remainder());
+}
+
+/// Eight-lane versions of [`exp`] and [`erf`] (same constants, same accuracy).
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn exp8(x: __m256) -> __m256 {
+        let x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0)), _mm256_set1_ps(88.0));
+        let n = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm256_mul_ps(
+            x,
+            _mm256_set1_ps(std::f32::consts::LOG2_E),
+        ));
+        let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693_145_75), x);
+        let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.428_606_8e-6), r);
+        let mut p = _mm256_set1_ps(0.001_388_889);
+        for c in [0.008_333_334, 0.041_666_668, 0.166_666_67, 0.5, 1.0, 1.0] {
+            p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(c));
+        }
+        let bits = _mm256_slli_epi32::<23>(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)));
+        _mm256_mul_ps(p, _mm256_castsi256_ps(bits))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn erf8(x: __m256) -> __m256 {
+        let sign = _mm256_and_ps(x, _mm256_set1_ps(-0.0));
+        let a = _mm256_andnot_ps(_mm256_set1_ps(-0.0), x);
+        let one = _mm256_set1_ps(1.0);
+        let t = _mm256_div_ps(one, _mm256_fmadd_ps(_mm256_set1_ps(0.327_591_1), a, one));
+        let mut poly = _mm256_set1_ps(1.061_405_4);
+        for c in [-1.453_152_1, 1.421_413_8, -0.284_496_74, 0.254_829_6] {
+            poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(c));
+        }
+        poly = _mm256_mul_ps(poly, t);
+        let e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(a, a)));
+        let y = _mm256_fnmadd_ps(poly, e, one);
+        _mm256_or_ps(y, sign)
+    }
+}
+
+/// Exact (erf) GELU over a block; the erf below vectorises where the C library's cannot.
+#[inline(always)]
+fn gelu_block(block: &mut [f32]) {
+    for v in block.iter_mut() {
+        let x = *v;
+        *v = 0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2));
+    }
+}
+
+/// `e^x` for f32 without a library call: `x = n·ln2 + r`, a degree-6 polynomial for `e^r`
+/// on |r| ≤ ln2/2, and `2^n` built in the exponent bits. Relative error about 2e-7 (a couple of
+/// ulps); inputs below -87 give 0, as the softmax and erf uses here need.
+#[inline(always)]
+fn exp(x: f32) -> f32 {
+    let x = x.clamp(-87.0, 88.0);
+    let n = (x * std::f32::consts::LOG2_E).round_ties_even();
+    let r = x - n * 0.693_145_75 - n * 1.428_606_8e-6;
+    let p = 1.0
+        + r * (1.0
+            + r * (0.5 + r * (0.166_666_67 + r * (0.041_666_668 + r * (0.008_333_334 + r * 0.001_388_889)))));
+    f32::from_bits(((n as i32 + 127) as u32) << 23) * p
+}
+
+/// erf(x) by Abramowitz & Stegun 7.1.26 (absolute error below 1.5e-7), odd-extended.
+#[inline(always)]
+fn erf(x: f32) -> f32 {
+    let a = x.abs();
+    let t = 1.0 / (1.0 + 0.327_591_1 * a);
+    let poly =
+        t * (0.254_829_6 + t * (-0.284_496_74 + t * (1.421_413_8 + t * (-1.453_152_1 + t * 1.061_405_4))));
+    let y = 1.0 - poly * exp(-a * a);
+    y.copysign(x)
+}
+
+/// Row-wise layer normalisation in place (two-pass mean and variance, as PyTorch computes it).
+fn layer_norm(x: &mut [f32], ln: &HostLayerNorm<'_>, h: usize) {
+    x.par_chunks_mut(h * 16).for_each(|rows| {
+        for row in rows.chunks_exact_mut(h) {
+            let mean = row.iter().sum::<f32>() / h as f32;
+            let variance = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / h as f32;
+            let inv = 1.0 / (variance + ln.eps).sqrt();
+            for ((v, w), b) in row.iter_mut().zip(ln.w).zip(ln.b) {
+                *v = (*v - mean) * inv * w + b;
+            }
+        }
+    });
+}
+
+/// Multi-head self-attention over the fused QKV output (`[rows, 3h]`, q pre-scaled).
+fn attention(qkv: &[f32], key_bias: &[f32], b: usize, s: usize, heads: usize, h: usize) -> Vec<f32> {
+    let mut context = vec![0f32; b * s * h];
+    context
+        .par_chunks_mut(s * h)
+        .enumerate()
+        .for_each(|(sequence, out)| {
+            let qkv = &qkv[sequence * s * 3 * h..(sequence + 1) * s * 3 * h];
+            let bias = &key_bias[sequence * s..(sequence + 1) * s];
+            #[cfg(target_arch = "x86_64")]
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                // SAFETY: the CPU supports the features the function is compiled for.
+                unsafe { attention_sequence_avx2(qkv, bias, s, heads, h, out) };
+                return;
+            }
+            attention_sequence(qkv, bias, s, heads, h, out);
+        });
+    context
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn attention_sequence_avx2(
+    qkv: &[f32],
+    bias: &[f32],
+    s: usize,
+    heads: usize,
+    h: usize,
+    out: &mut [f32],
+) {
+    attention_sequence(qkv, bias, s, heads, h, out)
+}
+
+/// One sequence, all heads. `#[inline(always)]` so the AVX2 wrapper gets vectorised copies.
+///
+/// Every inner loop runs along a contiguous row (keys transposed to `[d, s]`), so each is a
+/// plain vector multiply-add with no horizontal sums.
+#[inline(always)]
+fn attention_sequence(qkv: &[f32], bias: &[f32], s: usize, heads: usize, h: usize, out: &mut [f32]) {
+    let d = h / heads;
+    let mut keys_t = vec![0f32; d * s];
+    let mut values = vec![0f32; s * d];
+    let mut scores = vec![0f32; s];
+    for head in 0..heads {
+        for j in 0..s {
+            let row = &qkv[j * 3 * h..(j + 1) * 3 * h];
+            let key = &row[h + head * d..h + (head + 1) * d];
+            for (c, &k) in key.iter().enumerate() {
+                keys_t[c * s + j] = k;
+            }
+            values[j * d..(j + 1) * d].copy_from_slice(&row[2 * h + head * d..2 * h + (head + 1) * d]);
+        }
+        for i in 0..s {
+            let query = &qkv[i * 3 * h + head * d..i * 3 * h + (head + 1) * d];
+            scores.copy_from_slice(bias);
+            for (c, &q) in query.iter().enumerate() {
+                for (score, &k) in scores.iter_mut().zip(&keys_t[c * s..(c + 1) * s]) {
+                    *score += q * k;
+                }
+            }
+            let max = scores.iter().fold(f32::MIN, |m, &v| if v > m { v } else { m });
+            exp_minus(&mut scores, max);
+            let sum: f32 = sum8(&scores);
+            let inv = 1.0 / sum;
+            let target = &mut out[i * h + head * d..i * h + (head + 1) * d];
+            target.fill(0.0);
+            for (&p, value) in scores.iter().zip(values.chunks_exact(d)) {
+                let weight = p * inv;
+                for (t, v) in target.iter_mut().zip(value) {
+                    *t += weight * v;
+                }
+            }
+        }
+    }
+}
+
+/// `v = e^(v - shift)` for every element; eight lanes at a time where AVX2 is available.
+#[inline(always)]
+fn exp_minus(values: &mut [f32], shift: f32) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        use std::arch::x86_64::*;
+        let mut chunks = values.chunks_exact_mut(8);
+        for chunk in &mut chunks {
+            // SAFETY: AVX2/FMA are present (checked above); `chunk` is exactly 8 floats.
+            unsafe {
+                let x = _mm256_sub_ps(_mm256_loadu_ps(chunk.as_ptr()), _mm256_set1_ps(shift));
+                _mm256_storeu_ps(chunk.as_mut_ptr(), avx2::exp8(x));
+            }
+        }
+        for v in chunks.into_remainder() {
+            *v = exp(*v - shift);
+        }
+        return;
+    }
+    for v in values.iter_mut() {
+        *v = exp(*v - shift);
+    }
+}
+
+/// Sum with eight independent lanes (vectorisable, unlike a serial float sum).
+#[inline(always)]
+fn sum8(values: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let mut chunks = values.chunks_exact(8);
+    for chunk in &mut chunks {
+        for (a, v) in acc.iter_mut().zip(chunk) {
+            *a += v;
+        }
+    }
+    acc.iter().sum::<f32>() + chunks.remainder().iter().sum::<f32>()
+}
