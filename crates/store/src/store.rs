@@ -503,11 +503,21 @@ impl Store {
         mut each: impl FnMut(ChunkId, DocumentId, &[f32]),
     ) -> Result<()> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT c.id, c.document_id, e.vector FROM chunks c
-             JOIN embeddings e ON e.model = ?2 AND e.text_sha256 = c.text_sha256
-             WHERE c.kb_id = ?1 AND (?3 IS NULL OR c.document_id = ?3)",
-        )?;
+        // Two statements rather than `(?3 IS NULL OR c.document_id = ?3)`: SQLite cannot use
+        // the per-document index through that OR, and the per-document form runs once for every
+        // changed document during a sync.
+        let mut stmt = match document_id {
+            Some(_) => conn.prepare_cached(
+                "SELECT c.id, c.document_id, e.vector FROM chunks c
+                 JOIN embeddings e ON e.model = ?2 AND e.text_sha256 = c.text_sha256
+                 WHERE c.document_id = ?3 AND c.kb_id = ?1",
+            )?,
+            None => conn.prepare_cached(
+                "SELECT c.id, c.document_id, e.vector FROM chunks c
+                 JOIN embeddings e ON e.model = ?2 AND e.text_sha256 = c.text_sha256
+                 WHERE c.kb_id = ?1 AND ?3 IS NULL",
+            )?,
+        };
         let mut rows = stmt.query(params![kb_id, model, document_id])?;
         let mut vector = Vec::new();
         while let Some(row) = rows.next()? {
