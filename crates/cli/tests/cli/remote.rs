@@ -113,19 +113,10 @@ fn a_remote_embedder_serves_a_knowledge_base() {
     let (code, error) = env.fails(&["sync", "remote"]);
     assert_eq!((code, error.as_str()), (6, "model_unavailable"));
 
-    let output = env
-        .command(&["--json", "sync", "remote"])
-        .env("TEST_EMBEDDER_KEY", "sk-test-secret")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stdout)
-    );
-    let output = env
-        .command(&[
-            "--json",
+    let key = [("TEST_EMBEDDER_KEY", "sk-test-secret")];
+    env.json_with_env(&["sync", "remote"], &key);
+    let response = env.json_with_env(
+        &[
             "search",
             "remote",
             "wild yeast bread",
@@ -133,12 +124,9 @@ fn a_remote_embedder_serves_a_knowledge_base() {
             "1",
             "--search-type",
             "semantic",
-        ])
-        .env("TEST_EMBEDDER_KEY", "sk-test-secret")
-        .output()
-        .unwrap();
-    assert!(output.status.success());
-    let response: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        ],
+        &key,
+    );
     assert_eq!(file_name(&TestHome::hit_uris(&response)[0]), "bread.txt");
 
     // A wrong key: a typed error, and the key itself never appears in the message.

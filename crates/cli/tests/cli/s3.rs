@@ -108,20 +108,11 @@ fn s3_prefix_sync_add_update_delete_with_sidecars() {
     env.ok(&["kb", "create", "lake"]);
     let location = format!("s3://{bucket_name}/handbook/");
     env.ok(&["source", "add", "lake", &location, "--endpoint", &endpoint]);
-    let sync = |env: &TestHome| {
-        let output = env
-            .command(&["--json", "sync", "lake"])
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stdout)
-        );
-        serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap()
-    };
+    let credentials = [
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ];
+    let sync = |env: &TestHome| env.json_with_env(&["sync", "lake"], &credentials);
     let first = sync(&env);
     assert_eq!(first["added"], 2, "{first}");
 

@@ -87,10 +87,30 @@ impl TestHome {
 
     /// Runs a command with `--json` that must succeed, and parses its output.
     pub fn json(&self, args: &[&str]) -> Value {
-        let mut with_json = vec!["--json"];
-        with_json.extend_from_slice(args);
-        let stdout = self.ok(&with_json);
-        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("bad JSON from {args:?}: {e}\n{stdout}"))
+        self.json_with_env(args, &[])
+    }
+
+    /// [`Self::json`] with extra environment variables for the child (credentials, keys).
+    pub fn json_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Value {
+        let mut command = self.command(&["--json"]);
+        command.args(args);
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let output = command.output().expect("run groundwork");
+        assert!(
+            output.status.success(),
+            "groundwork {args:?} failed with {:?}\nstdout: {}\nstderr: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+            panic!(
+                "bad JSON from {args:?}: {e}\n{}",
+                String::from_utf8_lossy(&output.stdout)
+            )
+        })
     }
 
     /// Runs a command with `--json` that must fail; returns (exit code, error code).
