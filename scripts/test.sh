@@ -22,6 +22,8 @@ if [ ! -f "$GROUNDWORK_TEST_HOME/models/all-MiniLM-L6-v2/model.safetensors" ]; t
   cargo run --quiet --bin groundwork -- --home "$GROUNDWORK_TEST_HOME" models fetch
 fi
 export GROUNDWORK_MODEL_DIR="$GROUNDWORK_TEST_HOME/models/all-MiniLM-L6-v2"
+# Evaluation data lives beside the checkout, never inside it.
+export GROUNDWORK_SHARED_DIR="${GROUNDWORK_SHARED_DIR:-$root/../shared}"
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$env_dir/venv/bin/moto_server" -H 127.0.0.1 -p "$port" > "$env_dir/moto.log" 2>&1 &

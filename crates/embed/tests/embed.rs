@@ -51,7 +51,12 @@ fn shared_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("GROUNDWORK_SHARED_DIR") {
         return PathBuf::from(d);
     }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
+    // Cargo sets CARGO_MANIFEST_DIR when it runs a test, which stays right even when a shared
+    // target directory holds a binary built from a checkout elsewhere.
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest_dir.join("../../../shared")
 }
 
 struct Reference {
