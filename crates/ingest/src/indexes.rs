@@ -31,10 +31,10 @@ pub struct KbIndexes {
 }
 
 impl KbIndexes {
-    /// Opens (or creates) the indexes under `dir`. When `writable`, the on-disk indexes are
-    /// brought up to date with the store; otherwise (another process holds the writer, e.g. a
-    /// running sync) the lexical index is used as last committed and only the in-memory
-    /// vector index catches up.
+    /// Opens (or creates) the indexes under `dir` and replays the store's change log into them
+    /// (see [`Self::catch_up`]). When another process holds the lexical writer (a running
+    /// sync), the lexical index is searched as last committed and only the in-memory vector
+    /// index catches up.
     pub fn open(
         dir: &Path,
         store: &Store,

@@ -8,7 +8,7 @@ use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// Suffix of sidecar metadata files (Amazon Bedrock Knowledge Base convention).
@@ -217,9 +217,4 @@ impl SourceReader {
             Location::S3 { bucket, .. } => format!("s3://{bucket}/{path}"),
         }
     }
-}
-
-/// The path a local URI points at, for messages.
-pub fn uri_to_path(uri: &str) -> Option<&Path> {
-    uri.strip_prefix("file://").map(Path::new)
 }

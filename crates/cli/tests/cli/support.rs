@@ -74,14 +74,7 @@ impl TestHome {
 
     /// Runs a command that must succeed and returns its stdout.
     pub fn ok(&self, args: &[&str]) -> String {
-        let output = self.output(args);
-        assert!(
-            output.status.success(),
-            "groundwork {args:?} failed with {:?}\nstdout: {}\nstderr: {}",
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
+        let output = succeeded(self.output(args), args);
         String::from_utf8(output.stdout).expect("utf-8 output")
     }
 
@@ -97,14 +90,7 @@ impl TestHome {
         for (name, value) in env {
             command.env(name, value);
         }
-        let output = command.output().expect("run groundwork");
-        assert!(
-            output.status.success(),
-            "groundwork {args:?} failed with {:?}\nstdout: {}\nstderr: {}",
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
+        let output = succeeded(command.output().expect("run groundwork"), args);
         serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
             panic!(
                 "bad JSON from {args:?}: {e}\n{}",
@@ -159,6 +145,18 @@ impl TestHome {
         assert_eq!(status["lexical_seq"], status["store_seq"], "{status}");
         status
     }
+}
+
+/// Asserts that a run succeeded, showing its output when it did not.
+fn succeeded(output: Output, args: &[&str]) -> Output {
+    assert!(
+        output.status.success(),
+        "groundwork {args:?} failed with {:?}\nstdout: {}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
 }
 
 pub fn write(path: &Path, content: impl AsRef<[u8]>) {
