@@ -222,6 +222,7 @@ fn layer_norm(x: &mut [f32], ln: &HostLayerNorm<'_>, h: usize) {
 /// Multi-head self-attention over the fused QKV output (`[rows, 3h]`, q pre-scaled).
 fn attention(qkv: &[f32], key_bias: &[f32], b: usize, s: usize, heads: usize, h: usize) -> Vec<f32> {
     let mut context = vec![0f32; b * s * h];
+    let d = h / heads;
     context
         .par_chunks_mut(s * h)
         .enumerate()
@@ -230,13 +231,164 @@ fn attention(qkv: &[f32], key_bias: &[f32], b: usize, s: usize, heads: usize, h:
             let bias = &key_bias[sequence * s..(sequence + 1) * s];
             #[cfg(target_arch = "x86_64")]
             if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-                // SAFETY: the CPU supports the features the function is compiled for.
-                unsafe { attention_sequence_avx2(qkv, bias, s, heads, h, out) };
+                if d.is_multiple_of(tiled::COLUMNS) {
+                    // SAFETY: the CPU supports the features the function is compiled for.
+                    unsafe { tiled::attention_sequence(qkv, bias, s, heads, h, out) };
+                } else {
+                    // SAFETY: as above.
+                    unsafe { attention_sequence_avx2(qkv, bias, s, heads, h, out) };
+                }
                 return;
             }
             attention_sequence(qkv, bias, s, heads, h, out);
         });
     context
+}
+
+/// Attention as two small register-tiled matrix products per head (`scores = q·kᵀ`, then
+/// `context = softmax(scores)·v`), reading q and v in place from the QKV rows.
+///
+/// The plain loop in [`attention_sequence`] updates a whole score row per multiply-add, so
+/// every FMA waits on a load and a store; a 4×16 tile keeps its eight accumulators in
+/// registers for the whole inner dimension, which made attention about three times faster
+/// (it was a fifth of the encoder's time next to OpenBLAS's matmuls).
+#[cfg(target_arch = "x86_64")]
+mod tiled {
+    use std::arch::x86_64::*;
+
+    /// Output columns per tile (two AVX registers).
+    pub(super) const COLUMNS: usize = 16;
+    const ROWS: usize = 4;
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn attention_sequence(
+        qkv: &[f32],
+        bias: &[f32],
+        s: usize,
+        heads: usize,
+        h: usize,
+        out: &mut [f32],
+    ) {
+        let d = h / heads;
+        // Score rows are padded to whole tiles; padded keys get the padding bias (→ weight 0).
+        let padded = s.div_ceil(COLUMNS) * COLUMNS;
+        let mut keys_t = vec![0f32; d * padded];
+        let mut scores = vec![0f32; s * padded];
+        for head in 0..heads {
+            for j in 0..s {
+                let key = &qkv[j * 3 * h + h + head * d..j * 3 * h + h + (head + 1) * d];
+                for (c, &k) in key.iter().enumerate() {
+                    keys_t[c * padded + j] = k;
+                }
+            }
+            for row in scores.chunks_exact_mut(padded) {
+                row[..s].copy_from_slice(bias);
+                row[s..].fill(f32::MIN);
+            }
+            let queries = &qkv[head * d..];
+            multiply_accumulate(s, padded, d, queries, 3 * h, &keys_t, padded, &mut scores, padded);
+            for row in scores.chunks_exact_mut(padded) {
+                let max = row.iter().fold(f32::MIN, |m, &v| if v > m { v } else { m });
+                super::exp_minus(row, max);
+                let inv = 1.0 / super::sum8(row);
+                for p in row.iter_mut() {
+                    *p *= inv;
+                }
+            }
+            let context = &mut out[head * d..];
+            for i in 0..s {
+                context[i * h..i * h + d].fill(0.0);
+            }
+            let values = &qkv[2 * h + head * d..];
+            multiply_accumulate(s, d, s, &scores, padded, values, 3 * h, context, h);
+        }
+    }
+
+    /// `c[rows, cols] += a[rows, k] · b[k, cols]`, all row-major with the given row strides;
+    /// `cols` is a multiple of [`COLUMNS`].
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx2,fma")]
+    fn multiply_accumulate(
+        rows: usize,
+        cols: usize,
+        k: usize,
+        a: &[f32],
+        lda: usize,
+        b: &[f32],
+        ldb: usize,
+        c: &mut [f32],
+        ldc: usize,
+    ) {
+        assert!(cols.is_multiple_of(COLUMNS));
+        if rows == 0 || cols == 0 || k == 0 {
+            return;
+        }
+        // Bounds for every access the tiles make, checked once here.
+        assert!(a.len() >= (rows - 1) * lda + k);
+        assert!(b.len() >= (k - 1) * ldb + cols);
+        assert!(c.len() >= (rows - 1) * ldc + cols);
+        for i in (0..rows).step_by(ROWS) {
+            for j in (0..cols).step_by(COLUMNS) {
+                // SAFETY: the asserts above cover rows i..i+R and columns j..j+16 of each operand.
+                unsafe {
+                    let a = a.as_ptr().add(i * lda);
+                    let b = b.as_ptr().add(j);
+                    let c = c.as_mut_ptr().add(i * ldc + j);
+                    match rows - i {
+                        1 => tile::<1>(a, lda, b, ldb, c, ldc, k),
+                        2 => tile::<2>(a, lda, b, ldb, c, ldc, k),
+                        3 => tile::<3>(a, lda, b, ldb, c, ldc, k),
+                        _ => tile::<ROWS>(a, lda, b, ldb, c, ldc, k),
+                    }
+                }
+            }
+        }
+    }
+
+    /// One `R × 16` tile of `c += a · b`, accumulated in registers.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn tile<const R: usize>(
+        a: *const f32,
+        lda: usize,
+        b: *const f32,
+        ldb: usize,
+        c: *mut f32,
+        ldc: usize,
+        k: usize,
+    ) {
+        // SAFETY (whole body): the caller guarantees R rows of `a` (k values each), k rows of
+        // `b` (16 values each) and R rows of `c` (16 values each) at these strides.
+        unsafe {
+            let mut acc = [[_mm256_setzero_ps(); 2]; R];
+            for (r, acc) in acc.iter_mut().enumerate() {
+                acc[0] = _mm256_loadu_ps(c.add(r * ldc));
+                acc[1] = _mm256_loadu_ps(c.add(r * ldc + 8));
+            }
+            // Row pointers advance by addition: no index multiplications (or their overflow
+            // checks in test builds) inside the loop.
+            let mut a_rows = [a; R];
+            for (r, row) in a_rows.iter_mut().enumerate() {
+                *row = a.add(r * lda);
+            }
+            let mut b_row = b;
+            for _ in 0..k {
+                let b0 = _mm256_loadu_ps(b_row);
+                let b1 = _mm256_loadu_ps(b_row.add(8));
+                for (acc, a_row) in acc.iter_mut().zip(a_rows.iter_mut()) {
+                    let x = _mm256_broadcast_ss(&**a_row);
+                    *a_row = a_row.add(1);
+                    acc[0] = _mm256_fmadd_ps(x, b0, acc[0]);
+                    acc[1] = _mm256_fmadd_ps(x, b1, acc[1]);
+                }
+                b_row = b_row.add(ldb);
+            }
+            for (r, acc) in acc.iter().enumerate() {
+                _mm256_storeu_ps(c.add(r * ldc), acc[0]);
+                _mm256_storeu_ps(c.add(r * ldc + 8), acc[1]);
+            }
+        }
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
