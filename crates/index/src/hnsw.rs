@@ -29,7 +29,9 @@ pub struct HnswParams {
     pub m: usize,
     /// Beam width while inserting (quality of the graph).
     pub ef_construction: usize,
-    /// Default beam width while searching (raised to `k` when smaller).
+    /// Default beam width while searching (raised to `k` when smaller). 400 because the
+    /// 1M-vector benchmark measured recall@10 0.976 at 200, 0.987 at 300 and 0.997 at 400,
+    /// with p50 latency still under 3 ms.
     pub ef_search: usize,
     /// Seed for level assignment.
     pub seed: u64,
@@ -40,7 +42,7 @@ impl Default for HnswParams {
         Self {
             m: 16,
             ef_construction: 128,
-            ef_search: 200,
+            ef_search: 400,
             seed: 0x6772_6f75_6e64,
         }
     }
