@@ -12,6 +12,11 @@
 //! Typed values may be `STRING`, `NUMBER`, `BOOLEAN` or `STRING_LIST`. Plain values may be
 //! strings, numbers, booleans or lists of strings (`null` attributes are ignored). Files over
 //! [`MAX_SIDECAR_BYTES`] (Bedrock's 10 KB limit) are rejected.
+//!
+//! A document ACL may sit beside the attributes (or among them) as
+//! `"access": {"read": ["group:finance", "user:alice"]}`; it is kept under the `access` key of
+//! the document's metadata, where the access decision reads it. A malformed ACL fails the
+//! document rather than indexing it without its restriction.
 
 use serde_json::{Map, Value};
 
@@ -59,7 +64,20 @@ pub fn parse_sidecar(bytes: &[u8]) -> Result<Map<String, Value>, ParseError> {
             ));
         }
     };
+    let mut attributes = attributes;
+    let acl = match (root.remove(ACL_KEY), attributes.remove(ACL_KEY)) {
+        (Some(_), Some(_)) => {
+            return Err(ParseError::InvalidMetadata(
+                "\"access\" is given twice (top level and in metadataAttributes)".to_owned(),
+            ));
+        }
+        (Some(acl), None) | (None, Some(acl)) => Some(checked_acl(acl)?),
+        (None, None) => None,
+    };
     let mut out = Map::new();
+    if let Some(acl) = acl {
+        out.insert(ACL_KEY.to_owned(), acl);
+    }
     for (key, value) in attributes {
         if key.trim().is_empty() {
             return Err(ParseError::InvalidMetadata("empty attribute name".to_owned()));
@@ -69,6 +87,33 @@ pub fn parse_sidecar(bytes: &[u8]) -> Result<Map<String, Value>, ParseError> {
         }
     }
     Ok(out)
+}
+
+/// The metadata key of a document's ACL.
+pub const ACL_KEY: &str = "access";
+
+/// An ACL must be `{"read": [strings]}`; each entry `user:NAME` or `group:NAME`.
+fn checked_acl(acl: Value) -> Result<Value, ParseError> {
+    let bad = |what: &str| ParseError::InvalidMetadata(format!("access: {what}"));
+    let Value::Object(mut acl) = acl else {
+        return Err(bad("must be an object such as {\"read\": [\"group:finance\"]}"));
+    };
+    let Some(Value::Array(readers)) = acl.remove("read") else {
+        return Err(bad("needs a \"read\" list"));
+    };
+    if let Some(other) = acl.keys().next() {
+        return Err(bad(&format!("unknown key {other:?}")));
+    }
+    for reader in &readers {
+        let valid = reader
+            .as_str()
+            .and_then(|r| r.split_once(':'))
+            .is_some_and(|(kind, name)| matches!(kind, "user" | "group") && !name.is_empty());
+        if !valid {
+            return Err(bad(&format!("{reader} is not \"user:NAME\" or \"group:NAME\"")));
+        }
+    }
+    Ok(serde_json::json!({ "read": readers }))
 }
 
 fn invalid(key: &str, what: &str) -> ParseError {
@@ -134,5 +179,41 @@ fn typed_value(key: &str, typed: &Map<String, Value>) -> Result<Value, ParseErro
             _ => Err(invalid(key, "stringListValue must be a list of strings")),
         },
         other => Err(invalid(key, &format!("unknown type {other}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acls_are_kept_under_access_from_either_place() {
+        let top = parse_sidecar(
+            br#"{"metadataAttributes": {"year": 2024}, "access": {"read": ["group:finance"]}}"#,
+        )
+        .unwrap();
+        assert_eq!(top["access"], serde_json::json!({"read": ["group:finance"]}));
+        assert_eq!(top["year"], 2024);
+        let inner =
+            parse_sidecar(br#"{"metadataAttributes": {"access": {"read": ["user:alice", "group:hr"]}}}"#)
+                .unwrap();
+        assert_eq!(
+            inner["access"],
+            serde_json::json!({"read": ["user:alice", "group:hr"]})
+        );
+    }
+
+    #[test]
+    fn malformed_acls_fail_the_document() {
+        for bad in [
+            r#"{"metadataAttributes": {}, "access": "group:finance"}"#,
+            r#"{"metadataAttributes": {}, "access": {"read": "group:finance"}}"#,
+            r#"{"metadataAttributes": {}, "access": {"read": ["finance"]}}"#,
+            r#"{"metadataAttributes": {}, "access": {"read": ["role:x"]}}"#,
+            r#"{"metadataAttributes": {}, "access": {"read": [], "write": []}}"#,
+            r#"{"metadataAttributes": {"access": {"read": []}}, "access": {"read": []}}"#,
+        ] {
+            assert!(parse_sidecar(bad.as_bytes()).is_err(), "{bad}");
+        }
     }
 }
