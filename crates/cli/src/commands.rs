@@ -1,5 +1,8 @@
 //! The command-line grammar and what each command does.
 
+use crate::governance::{
+    AuditCommand, GrantCommand, GroupCommand, LineageCommand, TokenCommand, UserCommand,
+};
 use crate::output::{SyncProgress, print_json};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -23,6 +26,12 @@ pub struct Cli {
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Act as this user instead of the local administrator (to test what they can see).
+    #[arg(long = "as", global = true, value_name = "USER", conflicts_with = "token")]
+    pub as_user: Option<String>,
+    /// Authenticate with an API token instead of acting as the local administrator.
+    #[arg(long, global = true, env = "GROUNDWORK_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -93,6 +102,36 @@ pub enum Command {
         /// Timed runs of the embedding micro-benchmarks (0 skips them).
         #[arg(long, default_value_t = 5)]
         embed_runs: usize,
+    },
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage groups and their members.
+    Group {
+        #[command(subcommand)]
+        command: GroupCommand,
+    },
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Manage grants on locations.
+    Grant {
+        #[command(subcommand)]
+        command: GrantCommand,
+    },
+    /// Verify, anchor, query and export the audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Trace chunks and answers back to their sources, and documents forward to answers.
+    Lineage {
+        #[command(subcommand)]
+        command: LineageCommand,
     },
     /// Set everything up on a small sample corpus and show a search and an answer.
     Quickstart {
@@ -235,6 +274,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         None => default_home()?,
     };
     let json = cli.json;
+    let credentials = Credentials {
+        as_user: cli.as_user,
+        token: cli.token,
+    };
     match cli.command {
         Command::Init => {
             let report = Groundwork::init(&home)?;
@@ -250,13 +293,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             command: ModelsCommand::Fetch { from },
         } => {
             Groundwork::init(&home)?;
-            let groundwork = Groundwork::open(&home)?;
+            let groundwork = credentials.open(&home)?;
             fetch_model(&groundwork, from.as_deref(), json)?;
         }
-        Command::Kb { command } => kb_command(&Groundwork::open(&home)?, command, json)?,
-        Command::Source { command } => source_command(&Groundwork::open(&home)?, command, json)?,
+        Command::Kb { command } => kb_command(&credentials.open(&home)?, command, json)?,
+        Command::Source { command } => source_command(&credentials.open(&home)?, command, json)?,
         Command::Sync { kb, watch, interval } => {
-            let groundwork = Groundwork::open(&home)?;
+            let groundwork = credentials.open(&home)?;
             loop {
                 let report = sync_once(&groundwork, &kb, json)?;
                 print_sync_report(&report, json)?;
@@ -272,7 +315,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             retrieval,
             search_type,
         } => {
-            let groundwork = Groundwork::open(&home)?;
+            let groundwork = credentials.open(&home)?;
             let searcher = groundwork.searcher(&kb)?;
             let response = searcher.search(&SearchRequest {
                 query,
@@ -303,7 +346,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             question,
             retrieval,
         } => {
-            let groundwork = Groundwork::open(&home)?;
+            let groundwork = credentials.open(&home)?;
             let searcher = groundwork.searcher(&kb)?;
             let answer = extractive_answer(&searcher, &question, retrieval.k, retrieval.filter()?)?;
             print_answer(&answer, json)?;
@@ -311,7 +354,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Index {
             command: IndexCommand::Status { kb },
         } => {
-            let status = Groundwork::open(&home)?.index_status(&kb)?;
+            let status = credentials.open(&home)?.index_status(&kb)?;
             if json {
                 print_json(&status)?;
             } else {
@@ -328,7 +371,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Index {
             command: IndexCommand::Rebuild { kb },
         } => {
-            let status = Groundwork::open(&home)?.rebuild_index(&kb)?;
+            let status = credentials.open(&home)?.rebuild_index(&kb)?;
             if json {
                 print_json(&status)?;
             } else {
@@ -345,7 +388,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 },
         } => {
             Groundwork::init(&home)?;
-            let groundwork = Groundwork::open(&home)?;
+            let groundwork = credentials.open(&home)?;
             let search_types = if search_types.is_empty() {
                 vec![SearchType::Lexical, SearchType::Semantic, SearchType::Hybrid]
             } else {
@@ -390,7 +433,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             vectors,
             embed_runs,
         } => {
-            let groundwork = Groundwork::open(&home)?;
+            let groundwork = credentials.open(&home)?;
             let mut progress = SyncProgress::new(json);
             let mut say = |message: &str| {
                 if !json {
@@ -409,9 +452,45 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             progress.finish();
             print_json(&report)?;
         }
+        Command::User { command } => {
+            crate::governance::user_command(&credentials.open(&home)?, command, json)?
+        }
+        Command::Group { command } => {
+            crate::governance::group_command(&credentials.open(&home)?, command, json)?
+        }
+        Command::Token { command } => {
+            crate::governance::token_command(&credentials.open(&home)?, command, json)?
+        }
+        Command::Grant { command } => {
+            crate::governance::grant_command(&credentials.open(&home)?, command, json)?
+        }
+        Command::Audit { command } => {
+            crate::governance::audit_command(&credentials.open(&home)?, command, json)?
+        }
+        Command::Lineage { command } => {
+            crate::governance::lineage_command(&credentials.open(&home)?, command, json)?
+        }
         Command::Quickstart { model_from } => crate::sample::quickstart(&home, model_from.as_deref(), json)?,
     }
     Ok(())
+}
+
+/// Who the CLI acts as: the local administrator, `--as USER`, or an API token's user.
+struct Credentials {
+    as_user: Option<String>,
+    token: Option<String>,
+}
+
+impl Credentials {
+    fn open(&self, home: &std::path::Path) -> anyhow::Result<Groundwork> {
+        let mut groundwork = Groundwork::open(home)?;
+        if let Some(user) = &self.as_user {
+            groundwork.act_as(user)?;
+        } else if let Some(token) = &self.token {
+            groundwork.authenticate_token(token)?;
+        }
+        Ok(groundwork)
+    }
 }
 
 impl RetrievalArgs {

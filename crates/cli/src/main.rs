@@ -4,6 +4,7 @@
 //! command is a thin call into `groundwork_service::Groundwork`.
 
 mod commands;
+mod governance;
 mod output;
 mod sample;
 

@@ -25,6 +25,10 @@ pub enum ErrorCode {
     NotInitialised,
     /// A stored or derived file is corrupt; `index rebuild` or a restore is needed.
     Corrupt,
+    /// The credentials are missing, malformed, unknown, revoked or expired.
+    Unauthenticated,
+    /// The principal is known but not allowed to do this.
+    Forbidden,
     /// Anything else: a bug or an environment failure. The message says what.
     Internal,
 }
@@ -40,6 +44,8 @@ impl ErrorCode {
             ErrorCode::SourceUnavailable => "source_unavailable",
             ErrorCode::NotInitialised => "not_initialised",
             ErrorCode::Corrupt => "corrupt",
+            ErrorCode::Unauthenticated => "unauthenticated",
+            ErrorCode::Forbidden => "forbidden",
             ErrorCode::Internal => "internal",
         }
     }
@@ -55,6 +61,8 @@ impl ErrorCode {
             ErrorCode::SourceUnavailable => 7,
             ErrorCode::NotInitialised => 8,
             ErrorCode::Corrupt => 9,
+            ErrorCode::Unauthenticated => 10,
+            ErrorCode::Forbidden => 11,
             ErrorCode::Internal => 1,
         }
     }

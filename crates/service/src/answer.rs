@@ -16,19 +16,40 @@ const MAX_CANDIDATES: usize = 48;
 /// Sentences much weaker than the best one are left out.
 const RELATIVE_FLOOR: f32 = 0.75;
 
-/// Answers `question` from the knowledge base behind `searcher`.
+/// Answers `question` from the knowledge base behind `searcher`, as the searcher's actor, and
+/// audits the question with every chunk the answer was drawn from.
 pub fn extractive_answer(
     searcher: &Searcher<'_>,
     question: &str,
     k: usize,
     filter: Option<Filter>,
 ) -> Result<Answer, ServiceError> {
-    let response = searcher.search(&SearchRequest {
+    let started = std::time::Instant::now();
+    let request = SearchRequest {
         query: question.to_string(),
         k,
         search_type: Some(SearchType::Hybrid),
         filter,
-    })?;
+    };
+    let mut entry =
+        searcher
+            .groundwork()
+            .entry("ask", Some(&searcher.knowledge_base().name), request.audit_json());
+    entry.models = vec![searcher.embedder().fingerprint().to_string()];
+    let mut used = Vec::new();
+    let result = answer(searcher, &request, &mut used);
+    searcher.groundwork().record(entry, started, &result, used)?;
+    result
+}
+
+fn answer(
+    searcher: &Searcher<'_>,
+    request: &SearchRequest,
+    used: &mut Vec<groundwork_govern::audit::ChunkRef>,
+) -> Result<Answer, ServiceError> {
+    let question = request.query.as_str();
+    let response = searcher.retrieve(&SearchRequest { ..request.clone() })?;
+    *used = crate::search::chunk_refs(&response.hits);
     let models = vec![searcher.embedder().fingerprint().to_string()];
     let candidates: Vec<(usize, &Hit, usize, usize)> = response
         .hits

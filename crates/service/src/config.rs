@@ -11,6 +11,7 @@ pub struct Config {
     pub search: SearchConfig,
     pub ingest: IngestConfig,
     pub model: ModelConfig,
+    pub audit: AuditConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -61,6 +62,13 @@ impl Default for IngestConfig {
 pub struct ModelConfig {
     /// Folder of the local embedding model; defaults to `<home>/models/all-MiniLM-L6-v2`.
     pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// File holding an ed25519 seed (64 hex characters) that signs `audit anchor` output.
+    pub signing_key_file: Option<PathBuf>,
 }
 
 impl Config {

@@ -27,16 +27,21 @@ impl ServiceError {
     }
 }
 
+/// The code of a store error (also used for audit records of failed changes).
+pub(crate) fn store_error_code(e: &groundwork_store::StoreError) -> ErrorCode {
+    use groundwork_store::StoreError as E;
+    match e {
+        E::KbNotFound(_) | E::PrincipalNotFound(_) => ErrorCode::NotFound,
+        E::KbExists(_) | E::SourceExists(_) | E::PrincipalExists(_) => ErrorCode::AlreadyExists,
+        E::Refused(_) => ErrorCode::InvalidRequest,
+        E::Corrupt(_) | E::TooNew { .. } => ErrorCode::Corrupt,
+        E::Sqlite(_) => ErrorCode::Internal,
+    }
+}
+
 impl From<groundwork_store::StoreError> for ServiceError {
     fn from(e: groundwork_store::StoreError) -> Self {
-        use groundwork_store::StoreError as E;
-        let code = match &e {
-            E::KbNotFound(_) => ErrorCode::NotFound,
-            E::KbExists(_) | E::SourceExists(_) => ErrorCode::AlreadyExists,
-            E::Corrupt(_) | E::TooNew { .. } => ErrorCode::Corrupt,
-            E::Sqlite(_) => ErrorCode::Internal,
-        };
-        ServiceError::new(code, e.to_string())
+        ServiceError::new(store_error_code(&e), e.to_string())
     }
 }
 

@@ -64,6 +64,7 @@ pub struct Groundwork {
     config: Config,
     store: Store,
     embedder: OnceLock<Arc<dyn Embedder>>,
+    pub(crate) actor: crate::governance::Actor,
 }
 
 impl Groundwork {
@@ -101,6 +102,7 @@ impl Groundwork {
             config,
             store,
             embedder: OnceLock::new(),
+            actor: crate::governance::Actor::local_admin(),
         })
     }
 
@@ -153,8 +155,10 @@ impl Groundwork {
     // ---- knowledge bases and sources -------------------------------------------------------
 
     pub fn create_kb(&self, name: &str, config: KnowledgeBaseConfig) -> Result<KnowledgeBase, ServiceError> {
-        validate_name(name)?;
-        Ok(self.store.create_kb(name, &config)?)
+        self.administer("kb.create", name, serde_json::json!({ "config": config }), || {
+            validate_name(name)?;
+            Ok(self.store.create_kb(name, &config)?)
+        })
     }
 
     pub fn list_kbs(&self) -> Result<Vec<KnowledgeBase>, ServiceError> {
@@ -162,14 +166,16 @@ impl Groundwork {
     }
 
     pub fn delete_kb(&self, name: &str) -> Result<(), ServiceError> {
-        let kb = self.store.kb(name)?;
-        let _lock = self.lock_kb(&kb)?;
-        self.store.delete_kb(name)?;
-        let dir = self.index_dir(&kb);
-        if dir.exists() {
-            std::fs::remove_dir_all(dir)?;
-        }
-        Ok(())
+        self.administer("kb.delete", name, serde_json::Value::Null, || {
+            let kb = self.store.kb(name)?;
+            let _lock = self.lock_kb(&kb)?;
+            self.store.delete_kb(name)?;
+            let dir = self.index_dir(&kb);
+            if dir.exists() {
+                std::fs::remove_dir_all(dir)?;
+            }
+            Ok(())
+        })
     }
 
     pub fn kb_status(&self, name: &str) -> Result<KbStatus, ServiceError> {
@@ -214,18 +220,32 @@ impl Groundwork {
         location: &str,
         config: SourceConfig,
     ) -> Result<Source, ServiceError> {
-        let kb = self.store.kb(kb_name)?;
-        let uri = Location::parse(location)?.uri();
-        Ok(self.store.add_source(kb.id, &uri, &config)?)
+        self.administer(
+            "source.add",
+            kb_name,
+            serde_json::json!({ "location": location }),
+            || {
+                let kb = self.store.kb(kb_name)?;
+                let uri = Location::parse(location)?.uri();
+                Ok(self.store.add_source(kb.id, &uri, &config)?)
+            },
+        )
     }
 
     pub fn remove_source(&self, kb_name: &str, location: &str) -> Result<bool, ServiceError> {
-        let kb = self.store.kb(kb_name)?;
-        // Accept the form the user added it with, or the stored URI itself.
-        let uri = Location::parse(location)
-            .map(|l| l.uri())
-            .unwrap_or_else(|_| location.to_string());
-        Ok(self.store.remove_source(kb.id, &uri)?)
+        self.administer(
+            "source.remove",
+            kb_name,
+            serde_json::json!({ "location": location }),
+            || {
+                let kb = self.store.kb(kb_name)?;
+                // Accept the form the user added it with, or the stored URI itself.
+                let uri = Location::parse(location)
+                    .map(|l| l.uri())
+                    .unwrap_or_else(|_| location.to_string());
+                Ok(self.store.remove_source(kb.id, &uri)?)
+            },
+        )
     }
 
     pub fn list_sources(&self, kb_name: &str) -> Result<Vec<Source>, ServiceError> {
@@ -238,34 +258,36 @@ impl Groundwork {
     /// Syncs every source of a knowledge base. One sync per knowledge base at a time: a second
     /// gets [`ErrorCode::Busy`].
     pub fn sync(&self, kb_name: &str, observer: &mut dyn SyncObserver) -> Result<SyncReport, ServiceError> {
-        let kb = self.store.kb(kb_name)?;
-        let _lock = self.lock_kb(&kb)?;
-        let embedder = self.embedder_for(&kb)?;
-        let sources = self.store.sources(kb.id)?;
-        let mut readers = Vec::with_capacity(sources.len());
-        for source in sources {
-            let reader = SourceReader::connect(&source.uri, &source.config)?;
-            readers.push((source, reader));
-        }
-        let mut indexes = self.open_indexes(&kb, embedder.as_ref())?;
-        let engine = SyncEngine {
-            store: &self.store,
-            kb: &kb,
-            embedder: embedder.as_ref(),
-            options: SyncOptions {
-                parse_limits: ParseLimits {
-                    max_bytes: self.config.ingest.max_file_bytes,
-                    timeout: Duration::from_secs(self.config.ingest.parse_timeout_secs),
-                    ..ParseLimits::default()
+        self.administer("sync", kb_name, serde_json::Value::Null, || {
+            let kb = self.store.kb(kb_name)?;
+            let _lock = self.lock_kb(&kb)?;
+            let embedder = self.embedder_for(&kb)?;
+            let sources = self.store.sources(kb.id)?;
+            let mut readers = Vec::with_capacity(sources.len());
+            for source in sources {
+                let reader = SourceReader::connect(&source.uri, &source.config)?;
+                readers.push((source, reader));
+            }
+            let mut indexes = self.open_indexes(&kb, embedder.as_ref())?;
+            let engine = SyncEngine {
+                store: &self.store,
+                kb: &kb,
+                embedder: embedder.as_ref(),
+                options: SyncOptions {
+                    parse_limits: ParseLimits {
+                        max_bytes: self.config.ingest.max_file_bytes,
+                        timeout: Duration::from_secs(self.config.ingest.parse_timeout_secs),
+                        ..ParseLimits::default()
+                    },
+                    ..SyncOptions::default()
                 },
-                ..SyncOptions::default()
-            },
-        };
-        let mut hooks = IndexingObserver {
-            inner: observer,
-            indexes: &mut indexes,
-        };
-        Ok(engine.run(&readers, &mut hooks)?)
+            };
+            let mut hooks = IndexingObserver {
+                inner: observer,
+                indexes: &mut indexes,
+            };
+            Ok(engine.run(&readers, &mut hooks)?)
+        })
     }
 
     /// The embedder a knowledge base was created with: the local model, or a remote
@@ -298,12 +320,14 @@ impl Groundwork {
 
     /// Deletes and rebuilds the derived indexes of a knowledge base from the store.
     pub fn rebuild_index(&self, kb_name: &str) -> Result<KbStatus, ServiceError> {
-        let kb = self.store.kb(kb_name)?;
-        let _lock = self.lock_kb(&kb)?;
-        let embedder = self.embedder_for(&kb)?;
-        let mut indexes = self.open_indexes(&kb, embedder.as_ref())?;
-        indexes.rebuild(&self.store)?;
-        self.kb_status(kb_name)
+        self.administer("index.rebuild", kb_name, serde_json::Value::Null, || {
+            let kb = self.store.kb(kb_name)?;
+            let _lock = self.lock_kb(&kb)?;
+            let embedder = self.embedder_for(&kb)?;
+            let mut indexes = self.open_indexes(&kb, embedder.as_ref())?;
+            indexes.rebuild(&self.store)?;
+            self.kb_status(kb_name)
+        })
     }
 
     /// A searcher over one knowledge base; reuse it for many queries.

@@ -5,13 +5,19 @@
 //! change log that derived indexes replay. Search indexes are *derived* from this store and
 //! record the change-log sequence they reflect (see `groundwork-index`).
 //!
+//! Governance state (principals, memberships, tokens, grants) and the append-only audit chain
+//! live here too; every governance change commits together with its audit record.
+//!
 //! Architecture invariant: a document and its chunks change in one transaction together with a
 //! change-log row, so a reader (or a crash) sees the old or the new version, never a mix.
 
+mod governance;
 mod migrations;
 mod store;
 
+pub use governance::{AuditQuery, ChunkLineage, Principal, PrincipalKind, TokenRecord};
+pub use rusqlite::Transaction;
 pub use store::{
-    ChunkRecord, ChunkWrite, DocumentChange, DocumentState, DocumentWrite, FailureWrite, Store, StoreError,
-    SyncRunRecord, VersionTouch,
+    ChunkRecord, ChunkWrite, DocumentChange, DocumentState, DocumentView, DocumentWrite, FailureWrite, Store,
+    StoreError, SyncRunRecord, VersionTouch,
 };

@@ -85,4 +85,68 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         report TEXT
     );
     "#,
+    // 2: governance — principals, memberships, API tokens, grants, the audit chain.
+    r#"
+    CREATE TABLE principals (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('user', 'group')),
+        name TEXT NOT NULL,
+        admin INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL,
+        UNIQUE (kind, name)
+    );
+    -- The local administrator the CLI acts as; existing single-user homes keep working.
+    INSERT INTO principals (kind, name, admin, created_at)
+        VALUES ('user', 'admin', 1, CAST(strftime('%s', 'now') AS INTEGER) * 1000);
+    CREATE TABLE memberships (
+        group_id INTEGER NOT NULL REFERENCES principals(id) ON DELETE CASCADE,
+        user_id INTEGER NOT NULL REFERENCES principals(id) ON DELETE CASCADE,
+        PRIMARY KEY (group_id, user_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX memberships_by_user ON memberships(user_id);
+    CREATE TABLE tokens (
+        id TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES principals(id) ON DELETE CASCADE,
+        name TEXT,
+        secret_sha256 TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER,
+        revoked_at INTEGER,
+        last_used_at INTEGER
+    );
+    CREATE TABLE grants (
+        id INTEGER PRIMARY KEY,
+        principal_id INTEGER NOT NULL REFERENCES principals(id) ON DELETE CASCADE,
+        location TEXT NOT NULL,
+        level TEXT NOT NULL CHECK (level IN ('read', 'readwrite')),
+        expires_at INTEGER,
+        created_at INTEGER NOT NULL,
+        revoked_at INTEGER
+    );
+    CREATE TABLE audit_log (
+        seq INTEGER PRIMARY KEY,
+        at INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        auth TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT,
+        request TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        code TEXT,
+        chunks TEXT NOT NULL,
+        models TEXT NOT NULL,
+        latency_ms REAL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    CREATE INDEX audit_by_actor ON audit_log(actor, seq);
+    CREATE INDEX audit_by_action ON audit_log(action, seq);
+    CREATE INDEX audit_by_time ON audit_log(at);
+    -- Append-only: the store refuses to rewrite history. (Someone with the file can drop these
+    -- triggers; the hash chain and the external anchor are what catch that.)
+    CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;
+    CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;
+    "#,
 ];

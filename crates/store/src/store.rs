@@ -32,6 +32,12 @@ pub enum StoreError {
     SourceExists(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    #[error("{0} not found")]
+    PrincipalNotFound(String),
+    #[error("{0} already exists")]
+    PrincipalExists(String),
+    #[error("refused: {0}")]
+    Refused(String),
 }
 
 type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -120,6 +126,9 @@ pub enum DocumentChange {
     Delete(DocumentId),
 }
 
+/// A document as access decisions and metadata filters see it: id, URI, metadata.
+pub type DocumentView = (DocumentId, String, Map<String, Value>);
+
 /// A chunk joined with its document, as search results need it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChunkRecord {
@@ -170,7 +179,7 @@ impl Store {
         Ok(self.conn().query_row("PRAGMA user_version", [], |r| r.get(0))?)
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
+    pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave SQLite half-written (transactions roll
         // back on drop), so a poisoned mutex is safe to keep using.
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
@@ -415,15 +424,24 @@ impl Store {
 
     /// Documents of a knowledge base that have chunks, with their metadata: the input for
     /// turning a metadata filter into an allow-list.
-    pub fn document_metadata(&self, kb_id: KbId) -> Result<Vec<(DocumentId, Map<String, Value>)>> {
+    /// Every indexed document of a knowledge base with its URI and metadata: what access
+    /// decisions and metadata filters look at.
+    pub fn document_metadata(&self, kb_id: KbId) -> Result<Vec<DocumentView>> {
         let conn = self.conn();
-        let mut stmt = conn
-            .prepare("SELECT id, metadata FROM documents WHERE kb_id = ?1 AND content_sha256 IS NOT NULL")?;
-        let rows = stmt.query_map([kb_id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+        let mut stmt = conn.prepare(
+            "SELECT id, uri, metadata FROM documents WHERE kb_id = ?1 AND content_sha256 IS NOT NULL",
+        )?;
+        let rows = stmt.query_map([kb_id], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
         let mut out = Vec::new();
         for row in rows {
-            let (id, metadata) = row?;
-            out.push((id, parse_metadata(id, &metadata)?));
+            let (id, uri, metadata) = row?;
+            out.push((id, uri, parse_metadata(id, &metadata)?));
         }
         Ok(out)
     }

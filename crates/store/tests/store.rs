@@ -39,7 +39,7 @@ fn document(source_id: i64, uri: &str, texts: &[&str]) -> DocumentWrite {
 fn documents_replace_atomically_and_log_changes() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("db")).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 1);
+    assert_eq!(store.schema_version().unwrap(), 2);
     let kb = store.create_kb("kb", &KnowledgeBaseConfig::default()).unwrap();
     assert!(matches!(
         store.create_kb("kb", &KnowledgeBaseConfig::default()),
@@ -163,4 +163,94 @@ fn a_newer_schema_is_refused() {
         Store::open(&path),
         Err(StoreError::TooNew { found: 99, .. })
     ));
+}
+
+fn audit_entry(action: &str) -> groundwork_govern::audit::AuditEntry {
+    groundwork_govern::audit::AuditEntry {
+        at: 1,
+        actor: "admin".into(),
+        auth: "local".into(),
+        action: action.into(),
+        target: None,
+        request: json!({"note": "mail ops@example.com"}),
+        outcome: groundwork_govern::audit::Outcome::Ok,
+        code: None,
+        chunks: Vec::new(),
+        models: Vec::new(),
+        latency_ms: None,
+    }
+}
+
+#[test]
+fn governance_changes_commit_with_their_audit_record() {
+    use groundwork_govern::access::{Grantee, Level};
+    use groundwork_store::PrincipalKind;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("db")).unwrap();
+    // Migration 2 created the local administrator.
+    let users = store.principals(PrincipalKind::User).unwrap();
+    assert_eq!(users.len(), 1);
+    assert!(users[0].admin && users[0].name == "admin");
+
+    store
+        .audited(
+            |tx| Store::tx_add_principal(tx, PrincipalKind::User, "alice"),
+            |_| audit_entry("user.add"),
+        )
+        .unwrap();
+    // A failed change rolls back but is still audited.
+    let failed = store.audited(
+        |tx| {
+            Store::tx_add_principal(tx, PrincipalKind::Group, "finance")?;
+            Store::tx_add_member(tx, "finance", "nobody")
+        },
+        |_| audit_entry("group.add_member"),
+    );
+    assert!(matches!(failed, Err(StoreError::PrincipalNotFound(_))));
+    assert!(
+        store.principals(PrincipalKind::Group).unwrap().is_empty(),
+        "rolled back"
+    );
+    let grant = store
+        .audited(
+            |tx| {
+                Store::tx_add_grant(
+                    tx,
+                    &Grantee::User("alice".into()),
+                    "s3://b/x",
+                    Level::Read,
+                    Some(5),
+                )
+            },
+            |_| audit_entry("grant.add"),
+        )
+        .unwrap();
+    assert_eq!(store.grants().unwrap(), vec![grant]);
+
+    let mut rows = Vec::new();
+    store
+        .for_each_audit(|row| {
+            rows.push(row.clone());
+            true
+        })
+        .unwrap();
+    let actions: Vec<&str> = rows.iter().map(|r| r.action.as_str()).collect();
+    assert_eq!(actions, ["user.add", "group.add_member", "grant.add"]);
+    assert!(
+        rows.iter().all(|r| r.request.contains("[EMAIL]")),
+        "masked before writing"
+    );
+    assert_eq!(rows[1].prev_hash, rows[0].hash);
+    assert_eq!(store.audit_head().unwrap(), Some((3, rows[2].hash.clone())));
+
+    // Append-only at the SQL level.
+    let conn = rusqlite::Connection::open(dir.path().join("db")).unwrap();
+    assert!(conn.execute("UPDATE audit_log SET actor = 'x'", []).is_err());
+    assert!(conn.execute("DELETE FROM audit_log", []).is_err());
+    // And the administrator cannot be removed.
+    let removed = store.audited(
+        |tx| Store::tx_remove_principal(tx, PrincipalKind::User, "admin"),
+        |_| audit_entry("user.remove"),
+    );
+    assert!(matches!(removed, Err(StoreError::Refused(_))));
 }

@@ -6,6 +6,7 @@ mod support;
 mod crash;
 mod errors;
 mod filters;
+mod governance;
 mod hostile;
 mod remote;
 mod s3;
