@@ -29,7 +29,8 @@ pub struct Cli {
     /// Act as this user instead of the local administrator (to test what they can see).
     #[arg(long = "as", global = true, value_name = "USER", conflicts_with = "token")]
     pub as_user: Option<String>,
-    /// Authenticate with an API token instead of acting as the local administrator.
+    /// Authenticate with an API token (gw_…) or, with [oidc] configured, an identity
+    /// provider's JWT, instead of acting as the local administrator.
     #[arg(long, global = true, env = "GROUNDWORK_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     #[command(subcommand)]
@@ -487,7 +488,7 @@ impl Credentials {
         if let Some(user) = &self.as_user {
             groundwork.act_as(user)?;
         } else if let Some(token) = &self.token {
-            groundwork.authenticate_token(token)?;
+            groundwork.authenticate_bearer(token)?;
         }
         Ok(groundwork)
     }

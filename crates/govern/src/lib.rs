@@ -6,6 +6,7 @@
 //!   segments (`/docs/hr` covers `/docs/hr/a.txt`, never `/docs/hrx/`).
 //! - [`access`]: the access decision — grants on location prefixes × document ACLs from
 //!   sidecar metadata, deny by default.
+//! - [`jwt`]: OIDC/JWT bearer tokens (RS256, ES256) against a JWKS.
 //! - [`token`]: API tokens (256-bit secrets, stored only as a hash, compared in constant time).
 //! - [`mask`]: the sensitive-data detector that masks audit records before they are written
 //!   (and that the guardrails will grow).
@@ -16,6 +17,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod jwt;
 pub mod location;
 pub mod mask;
 pub mod token;

@@ -38,7 +38,7 @@ pub fn extractive_answer(
     entry.models = vec![searcher.embedder().fingerprint().to_string()];
     let mut used = Vec::new();
     let result = answer(searcher, &request, &mut used);
-    searcher.groundwork().record(entry, started, &result, used)?;
+    searcher.groundwork().record_read(entry, started, &result, used)?;
     result
 }
 

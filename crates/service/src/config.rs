@@ -12,6 +12,7 @@ pub struct Config {
     pub ingest: IngestConfig,
     pub model: ModelConfig,
     pub audit: AuditConfig,
+    pub oidc: OidcConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -69,6 +70,58 @@ pub struct ModelConfig {
 pub struct AuditConfig {
     /// File holding an ed25519 seed (64 hex characters) that signs `audit anchor` output.
     pub signing_key_file: Option<PathBuf>,
+}
+
+/// Identity-provider (OIDC/JWT) bearer tokens; off until `issuer` and `audience` are set.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OidcConfig {
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+    /// The provider's JWKS as a file…
+    pub jwks_file: Option<PathBuf>,
+    /// …or a URL, fetched at authentication time.
+    pub jwks_url: Option<String>,
+    /// The claim that names the user.
+    pub user_claim: String,
+    /// The claim that lists the user's groups.
+    pub groups_claim: String,
+    /// Clock skew tolerated on `exp` and `nbf`, in seconds.
+    pub leeway_secs: i64,
+}
+
+impl Default for OidcConfig {
+    fn default() -> Self {
+        OidcConfig {
+            issuer: None,
+            audience: None,
+            jwks_file: None,
+            jwks_url: None,
+            user_claim: "sub".to_owned(),
+            groups_claim: "groups".to_owned(),
+            leeway_secs: 60,
+        }
+    }
+}
+
+impl OidcConfig {
+    /// Loads the JWKS from the file or URL configured.
+    pub(crate) fn key_set(&self) -> Result<groundwork_govern::jwt::KeySet, String> {
+        let text = match (&self.jwks_file, &self.jwks_url) {
+            (Some(file), _) => {
+                std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?
+            }
+            (None, Some(url)) => reqwest::blocking::Client::builder()
+                .timeout(std::time::Duration::from_secs(10))
+                .build()
+                .and_then(|client| client.get(url).send())
+                .and_then(|response| response.error_for_status())
+                .and_then(|response| response.text())
+                .map_err(|e| format!("{url}: {e}"))?,
+            (None, None) => return Err("neither jwks_file nor jwks_url is set".to_owned()),
+        };
+        groundwork_govern::jwt::KeySet::from_json(&text).map_err(|e| e.to_string())
+    }
 }
 
 impl Config {

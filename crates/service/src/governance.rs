@@ -15,7 +15,7 @@ use groundwork_govern::access::{AccessPolicy, Grant, Grantee, Level, Subject};
 use groundwork_govern::audit::{
     Anchor, AuditEntry, AuditRow, ChainVerifier, ChunkRef, Outcome, Verification,
 };
-use groundwork_govern::{location, token};
+use groundwork_govern::{jwt, location, token};
 use groundwork_store::{AuditQuery, Principal, PrincipalKind, StoreError, TokenRecord};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -124,36 +124,91 @@ impl Groundwork {
         }
     }
 
+    /// Authenticates a bearer credential: a groundwork API token (`gw_…`) or, when `[oidc]`
+    /// is configured, an identity provider's JWT.
+    pub fn authenticate_bearer(&mut self, text: &str) -> Result<(), ServiceError> {
+        if text.trim().starts_with("gw_") || text.matches('.').count() != 2 {
+            self.authenticate_token(text)
+        } else {
+            self.authenticate_jwt(text)
+        }
+    }
+
+    /// Refuses a credential with one message (no oracle) and audits the real reason.
+    fn refuse(&self, auth: &str, reason: &str, detail: Value, started: Instant) -> ServiceError {
+        let error = ServiceError::new(ErrorCode::Unauthenticated, "invalid or expired credentials");
+        let request = json!({ "reason": reason, "detail": detail });
+        // An audit failure must not turn a refusal into something else; the refusal stands.
+        let _ = self.audit_failed_authentication(auth, request, &error, started);
+        error
+    }
+
     /// Authenticates with an API token and acts as its user. Malformed, unknown, revoked and
-    /// expired tokens are refused with one message (no oracle) and audited.
+    /// expired tokens are refused alike and audited.
     pub fn authenticate_token(&mut self, text: &str) -> Result<(), ServiceError> {
         let started = Instant::now();
         let now = now_millis();
-        let refuse = |this: &Groundwork, why: &str, id: Option<&str>| -> ServiceError {
-            let error = ServiceError::new(ErrorCode::Unauthenticated, "invalid or expired API token");
-            let request = json!({ "token_id": id, "reason": why });
-            // An audit failure must not turn a refusal into something else; the refusal stands.
-            let _ = this.audit_failed_authentication("token", request, &error, started);
-            error
-        };
-        let presented = token::parse(text).map_err(|_| refuse(self, "malformed", None))?;
+        let presented =
+            token::parse(text).map_err(|_| self.refuse("token", "malformed", Value::Null, started))?;
+        let id = json!({ "token_id": presented.id });
         let Some(record) = self.store().token(presented.id)? else {
-            return Err(refuse(self, "unknown", Some(presented.id)));
+            return Err(self.refuse("token", "unknown", id, started));
         };
         if !presented.matches(&record.secret_sha256) {
-            return Err(refuse(self, "wrong secret", Some(presented.id)));
+            return Err(self.refuse("token", "wrong secret", id, started));
         }
         if record.revoked_at.is_some() {
-            return Err(refuse(self, "revoked", Some(presented.id)));
+            return Err(self.refuse("token", "revoked", id, started));
         }
         if record.expires_at.is_some_and(|at| now >= at) {
-            return Err(refuse(self, "expired", Some(presented.id)));
+            return Err(self.refuse("token", "expired", id, started));
         }
         let principal = self.store().principal(PrincipalKind::User, &record.user)?;
         self.store().touch_token(&record.id, now)?;
         self.actor = Actor {
             subject: subject_of(&principal),
             auth: format!("token:{}", record.id),
+        };
+        Ok(())
+    }
+
+    /// Authenticates with an OIDC/JWT bearer token against the configured issuer, audience
+    /// and JWKS. The user is the configured claim; its groups are the token's groups claim plus
+    /// any groups the store gives a user of that name. Never the administrator.
+    pub fn authenticate_jwt(&mut self, text: &str) -> Result<(), ServiceError> {
+        let started = Instant::now();
+        let oidc = self.config().oidc.clone();
+        let (Some(issuer), Some(audience)) = (oidc.issuer.clone(), oidc.audience.clone()) else {
+            return Err(self.refuse("jwt", "OIDC is not configured", Value::Null, started));
+        };
+        let keys = match oidc.key_set() {
+            Ok(keys) => keys,
+            Err(why) => return Err(self.refuse("jwt", "JWKS unavailable", json!(why), started)),
+        };
+        let expect = jwt::Expectations {
+            issuer,
+            audience,
+            user_claim: oidc.user_claim.clone(),
+            groups_claim: oidc.groups_claim.clone(),
+            leeway_secs: oidc.leeway_secs,
+        };
+        let identity = match jwt::verify(text, &keys, &expect, now_millis() / 1000) {
+            Ok(identity) => identity,
+            Err(why) => return Err(self.refuse("jwt", &why.to_string(), Value::Null, started)),
+        };
+        let mut groups = identity.groups;
+        if let Ok(principal) = self.store().principal(PrincipalKind::User, &identity.user) {
+            groups.extend(principal.related);
+        }
+        groups.sort();
+        groups.dedup();
+        self.actor = Actor {
+            subject: Subject {
+                user: identity.user,
+                groups,
+                admin: false,
+            },
+            auth: format!("jwt:{}", identity.issuer),
         };
         Ok(())
     }
@@ -217,11 +272,36 @@ impl Groundwork {
     /// changes are committed by their engine (a sync); `result` decides the outcome.
     pub(crate) fn record<T>(
         &self,
-        mut entry: AuditEntry,
+        entry: AuditEntry,
         started: Instant,
         result: &Result<T, ServiceError>,
         chunks: Vec<ChunkRef>,
     ) -> Result<(), ServiceError> {
+        let entry = Self::complete(entry, started, result, chunks);
+        self.store().append_audit(entry)?;
+        Ok(())
+    }
+
+    /// [`Self::record`] for a read (search, ask): see `Store::append_read_audit` for why it
+    /// does not wait for the disk.
+    pub(crate) fn record_read<T>(
+        &self,
+        entry: AuditEntry,
+        started: Instant,
+        result: &Result<T, ServiceError>,
+        chunks: Vec<ChunkRef>,
+    ) -> Result<(), ServiceError> {
+        let entry = Self::complete(entry, started, result, chunks);
+        self.store().append_read_audit(entry)?;
+        Ok(())
+    }
+
+    fn complete<T>(
+        mut entry: AuditEntry,
+        started: Instant,
+        result: &Result<T, ServiceError>,
+        chunks: Vec<ChunkRef>,
+    ) -> AuditEntry {
         entry.latency_ms = Some(started.elapsed().as_secs_f64() * 1e3);
         entry.chunks = chunks;
         if let Err(error) = result {
@@ -232,8 +312,7 @@ impl Groundwork {
             };
             entry.code = Some(error.code().as_str().to_owned());
         }
-        self.store().append_audit(entry)?;
-        Ok(())
+        entry
     }
 
     /// Refuses (and audits) an administrative operation by anyone but the administrator.

@@ -104,7 +104,7 @@ impl<'a> Searcher<'a> {
         entry.models = vec![self.embedder.fingerprint().to_string()];
         let result = self.retrieve(request);
         let chunks = result.as_ref().map(|r| chunk_refs(&r.hits)).unwrap_or_default();
-        self.groundwork.record(entry, started, &result, chunks)?;
+        self.groundwork.record_read(entry, started, &result, chunks)?;
         result
     }
 

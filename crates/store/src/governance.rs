@@ -161,13 +161,34 @@ impl Store {
         }
     }
 
-    /// Appends one audit record on its own (reads, denials, failed authentications).
+    /// Appends one audit record on its own (denials, failed authentications, operations whose
+    /// engines committed their own changes), durably: the commit waits for the disk.
     pub fn append_audit(&self, entry: AuditEntry) -> Result<AuditRow> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let row = append_audit(&tx, entry)?;
         tx.commit()?;
         Ok(row)
+    }
+
+    /// Appends the record of a read (a search, an answer) without waiting for the disk.
+    ///
+    /// In WAL mode a commit at `synchronous = NORMAL` is durable against a crash or kill of the
+    /// process (the WAL is in the OS's hands) and reaches the disk at the next full-sync
+    /// commit or checkpoint; only a power cut in between can lose it. That trade is for reads
+    /// alone: a read changes nothing, and waiting for the disk on every search cost more than
+    /// the search itself here. State changes and their records always commit fully synced.
+    pub fn append_read_audit(&self, entry: AuditEntry) -> Result<AuditRow> {
+        let mut conn = self.conn();
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let appended = (|| {
+            let tx = conn.transaction()?;
+            let row = append_audit(&tx, entry)?;
+            tx.commit()?;
+            Ok(row)
+        })();
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        appended
     }
 
     pub fn audit_head(&self) -> Result<Option<(i64, String)>> {

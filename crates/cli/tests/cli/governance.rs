@@ -328,3 +328,106 @@ fn audit_records_are_masked_chained_and_tamper_evident() {
     assert_eq!(removed["first_break"]["kind"], "removed");
     assert_eq!(removed["first_break"]["first"], 5);
 }
+
+#[test]
+fn identity_provider_tokens_are_verified_and_mapped() {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use ring::rand::SystemRandom;
+    use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+    let model = require_model!();
+    let env = TestHome::new(model);
+    let docs = corpus(&env);
+    env.ok(&["group", "add", "finance"]);
+    env.ok(&[
+        "grant",
+        "add",
+        "--group",
+        "finance",
+        "--read",
+        docs.join("finance").to_str().unwrap(),
+    ]);
+
+    // The identity provider's key, generated here; its public half is the JWKS.
+    let rng = SystemRandom::new();
+    let keypair = |rng: &SystemRandom| {
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, rng).unwrap();
+        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), rng).unwrap()
+    };
+    let idp = keypair(&rng);
+    let point = idp.public_key().as_ref();
+    let jwks = serde_json::json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "idp-1",
+        "x": B64.encode(&point[1..33]), "y": B64.encode(&point[33..])}]});
+    let jwks_file = env.root.join("jwks.json");
+    write(&jwks_file, jwks.to_string());
+    let config = env.home.join("config.toml");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "[oidc]\n",
+        &format!(
+            "[oidc]\nissuer = \"https://idp.test\"\naudience = \"groundwork\"\njwks_file = {:?}\n",
+            jwks_file.to_str().unwrap()
+        ),
+    );
+    std::fs::write(&config, text).unwrap();
+
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let sign = |key: &EcdsaKeyPair, claims: serde_json::Value| {
+        let input = format!(
+            "{}.{}",
+            B64.encode(serde_json::json!({"alg": "ES256", "kid": "idp-1", "typ": "JWT"}).to_string()),
+            B64.encode(claims.to_string())
+        );
+        let signature = key.sign(&SystemRandom::new(), input.as_bytes()).unwrap();
+        format!("{input}.{}", B64.encode(signature.as_ref()))
+    };
+    let claims = |exp: i64, aud: &str| {
+        serde_json::json!({"iss": "https://idp.test", "aud": aud, "sub": "erin",
+                           "groups": ["finance"], "exp": exp, "iat": now})
+    };
+    let search = ["search", "org", "travel budget expense policy", "-k", "10"];
+    let with_jwt = |token: &str| {
+        let mut command = env.command(&["--json"]);
+        command.args(search).env("GROUNDWORK_TOKEN", token);
+        command.output().unwrap()
+    };
+
+    // erin exists only at the identity provider; her token's group claim opens finance/.
+    let good = sign(&idp, claims(now + 300, "groundwork"));
+    let output = with_jwt(&good);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let response: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let found: BTreeSet<String> = TestHome::hit_uris(&response)
+        .iter()
+        .map(|uri| file_name(uri).to_owned())
+        .collect();
+    assert_eq!(found, set(&["budget0.txt", "budget1.txt", "budget2.txt"]));
+
+    for (why, token) in [
+        ("expired", sign(&idp, claims(now - 600, "groundwork"))),
+        ("wrong audience", sign(&idp, claims(now + 300, "another-app"))),
+        ("forged", sign(&keypair(&rng), claims(now + 300, "groundwork"))),
+        ("garbage", "eyJ.eyJ.sig".to_owned()),
+    ] {
+        let output = with_jwt(&token);
+        assert_eq!(output.status.code(), Some(10), "{why}");
+    }
+    let refusals = env.json(&["audit", "query", "--action", "authenticate"]);
+    let reasons: Vec<String> = refusals
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["request"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(reasons.iter().any(|r| r.contains("expired")), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("audience")), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("signature")), "{reasons:?}");
+    let searches = env.json(&["audit", "query", "--actor", "erin"]);
+    assert_eq!(searches[0]["auth"], "jwt:https://idp.test");
+}
