@@ -414,17 +414,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     report.documents, report.knowledge_base
                 );
                 println!(
-                    "{:<10} {:>8} {:>10} {:>11} {:>8}",
-                    "type", "queries", "nDCG@10", "recall@100", "MRR@10"
+                    "{:<10} {:>8} {:>10} {:>11} {:>8} {:>8} {:>10}",
+                    "type", "queries", "nDCG@10", "recall@100", "MRR@10", "p50 ms", "audit ms"
                 );
                 for row in &report.rows {
                     println!(
-                        "{:<10} {:>8} {:>10.4} {:>11.4} {:>8.4}",
+                        "{:<10} {:>8} {:>10.4} {:>11.4} {:>8.4} {:>8.2} {:>10.3}",
                         row.search_type.to_string(),
                         row.queries,
                         row.metrics.ndcg_at_10,
                         row.metrics.recall_at_100,
-                        row.metrics.mrr_at_10
+                        row.metrics.mrr_at_10,
+                        row.p50_ms,
+                        row.audit_p50_ms
                     );
                 }
             }

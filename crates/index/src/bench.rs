@@ -10,6 +10,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::allowed::AllowedDocs;
 use crate::rng::SplitMix64;
 use crate::vector::{VectorConfig, VectorIndex};
 
@@ -42,7 +43,24 @@ pub struct VectorBenchReport {
     pub hnsw: LatencyStats,
     /// HNSW figures at other beam widths (same graph).
     pub hnsw_sweep: Vec<EfPoint>,
+    /// Default search when only a fraction of the documents may be read (the access
+    /// allow-list), on the same index.
+    pub access: Vec<AccessPoint>,
 }
+
+/// Search restricted to a random fraction of the documents.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccessPoint {
+    pub readable_fraction: f64,
+    pub readable_chunks: usize,
+    /// p50 relative to the unrestricted search's p50.
+    pub p50_vs_unrestricted: f64,
+    #[serde(flatten)]
+    pub stats: LatencyStats,
+}
+
+/// Readable fractions measured by [`bench_vectors`]: everything, 10%, 1%, 0.1%.
+pub const ACCESS_FRACTIONS: [f64; 4] = [1.0, 0.1, 0.01, 0.001];
 
 #[derive(Debug, Clone, Serialize)]
 pub struct EfPoint {
@@ -186,6 +204,7 @@ pub fn bench_vectors_with_config(
         }
         hnsw_sweep.push(point);
     }
+    let access = access_points(&index, &query_data, dim, k, seed);
     let params = index.config().hnsw;
     VectorBenchReport {
         n,
@@ -203,5 +222,53 @@ pub fn bench_vectors_with_config(
         exact: stats(exact_lat, 1.0),
         hnsw: hnsw.unwrap_or_else(|| stats(Vec::new(), 0.0)),
         hnsw_sweep,
+        access,
     }
+}
+
+/// Latency and recall of the default search (graph or exact scan, as the index chooses) for
+/// allow-lists of random documents, against an exact scan over the same allow-list.
+fn access_points(
+    index: &VectorIndex,
+    query_data: &[f32],
+    dim: usize,
+    k: usize,
+    seed: u64,
+) -> Vec<AccessPoint> {
+    let mut points: Vec<AccessPoint> = Vec::new();
+    let documents = index.len().div_ceil(4) as u64;
+    for fraction in ACCESS_FRACTIONS {
+        let allowed: Option<AllowedDocs> = (fraction < 1.0).then(|| {
+            (0..documents)
+                .filter(|&doc| {
+                    let mut rng = SplitMix64::new(seed ^ doc.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+                    (rng.next_u64() % 1_000_000) as f64 / 1e6 < fraction
+                })
+                .collect()
+        });
+        let readable_chunks = allowed.as_ref().map_or(index.len(), |a| a.len() * 4);
+        let mut latencies = Vec::new();
+        let (mut hits, mut wanted) = (0usize, 0usize);
+        for q in query_data.chunks_exact(dim) {
+            let t = Instant::now();
+            let found = index.search(q, k, allowed.as_ref());
+            latencies.push(t.elapsed().as_secs_f64() * 1e3);
+            let truth: std::collections::HashSet<u64> = index
+                .search_exact(q, k, allowed.as_ref())
+                .iter()
+                .map(|c| c.chunk_id)
+                .collect();
+            hits += found.iter().filter(|c| truth.contains(&c.chunk_id)).count();
+            wanted += truth.len();
+        }
+        let stats = stats(latencies, hits as f64 / wanted.max(1) as f64);
+        let baseline = points.first().map_or(stats.p50_ms, |p| p.stats.p50_ms);
+        points.push(AccessPoint {
+            readable_fraction: fraction,
+            readable_chunks,
+            p50_vs_unrestricted: stats.p50_ms / baseline.max(f64::MIN_POSITIVE),
+            stats,
+        });
+    }
+    points
 }

@@ -38,6 +38,10 @@ pub struct LatencyRow {
     pub search_type: SearchType,
     pub p50_ms: f64,
     pub p99_ms: f64,
+    /// Median time spent appending each search's audit record (part of `p50_ms`'s calls).
+    pub audit_p50_ms: f64,
+    /// `audit_p50_ms / p50_ms`.
+    pub audit_share_of_p50: f64,
     pub ndcg_at_10: f64,
     pub recall_at_100: f64,
     pub mrr_at_10: f64,
@@ -150,6 +154,8 @@ impl Groundwork {
                 search_type: row.search_type,
                 p50_ms: percentile(&row.latencies_ms, 0.50),
                 p99_ms: percentile(&row.latencies_ms, 0.99),
+                audit_p50_ms: percentile(&row.audit_ms, 0.50),
+                audit_share_of_p50: percentile(&row.audit_ms, 0.50) / percentile(&row.latencies_ms, 0.50),
                 ndcg_at_10: row.metrics.ndcg_at_10,
                 recall_at_100: row.metrics.recall_at_100,
                 mrr_at_10: row.metrics.mrr_at_10,
