@@ -10,6 +10,7 @@ use groundwork_govern::audit::{AuditEntry, AuditRow, GENESIS};
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 use serde::Serialize;
 
+use crate::store::write_transaction;
 use crate::{Store, StoreError};
 
 type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -142,7 +143,7 @@ impl Store {
         describe: impl FnOnce(&Result<T>) -> AuditEntry,
     ) -> Result<T> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = write_transaction(&mut conn)?;
         let result = change(&tx);
         let entry = describe(&result);
         match result {
@@ -153,7 +154,7 @@ impl Store {
             }
             Err(error) => {
                 drop(tx);
-                let tx = conn.transaction()?;
+                let tx = write_transaction(&mut conn)?;
                 append_audit(&tx, entry)?;
                 tx.commit()?;
                 Err(error)
@@ -165,7 +166,7 @@ impl Store {
     /// engines committed their own changes), durably: the commit waits for the disk.
     pub fn append_audit(&self, entry: AuditEntry) -> Result<AuditRow> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = write_transaction(&mut conn)?;
         let row = append_audit(&tx, entry)?;
         tx.commit()?;
         Ok(row)
@@ -182,7 +183,7 @@ impl Store {
         let mut conn = self.conn();
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         let appended = (|| {
-            let tx = conn.transaction()?;
+            let tx = write_transaction(&mut conn)?;
             let row = append_audit(&tx, entry)?;
             tx.commit()?;
             Ok(row)

@@ -5,7 +5,7 @@ use groundwork_core::{
     ChunkId, DocumentId, KbId, KnowledgeBase, KnowledgeBaseConfig, Source, SourceConfig, SourceId,
     UnixMillis, now_millis,
 };
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -156,6 +156,16 @@ pub struct SyncRunRecord {
     pub report: Option<Value>,
 }
 
+/// Begins a transaction that takes SQLite's write lock up front.
+///
+/// A deferred transaction that reads first and writes later cannot wait for a concurrent writer
+/// in WAL mode: when another connection committed after its snapshot began, SQLite fails the
+/// upgrade at once with "database is locked" instead of calling the busy handler. Taking the
+/// lock at `BEGIN IMMEDIATE` lets `busy_timeout` queue this writer behind a running sync.
+pub(crate) fn write_transaction(conn: &mut Connection) -> rusqlite::Result<Transaction<'_>> {
+    conn.transaction_with_behavior(TransactionBehavior::Immediate)
+}
+
 impl Store {
     /// Opens (creating if needed) the store at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Store> {
@@ -228,7 +238,7 @@ impl Store {
 
     pub fn delete_kb(&self, name: &str) -> Result<()> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = write_transaction(&mut conn)?;
         let id: Option<KbId> = tx
             .query_row("SELECT id FROM knowledge_bases WHERE name = ?1", [name], |r| {
                 r.get(0)
@@ -311,7 +321,7 @@ impl Store {
     /// derived indexes drop them too).
     pub fn remove_source(&self, kb_id: KbId, uri: &str) -> Result<bool> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = write_transaction(&mut conn)?;
         let id: Option<SourceId> = tx
             .query_row(
                 "SELECT id FROM sources WHERE kb_id = ?1 AND uri = ?2",
@@ -364,7 +374,7 @@ impl Store {
     /// change log, which is what the derived indexes replay.
     pub fn apply(&self, kb_id: KbId, changes: &[DocumentChange]) -> Result<()> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = write_transaction(&mut conn)?;
         let now = now_millis();
         for change in changes {
             match change {
@@ -442,6 +452,24 @@ impl Store {
         for row in rows {
             let (id, uri, metadata) = row?;
             out.push((id, uri, parse_metadata(id, &metadata)?));
+        }
+        Ok(out)
+    }
+
+    /// The live documents among `ids` (deleted or never-indexed ones are absent).
+    pub fn document_views(&self, ids: &[DocumentId]) -> Result<Vec<DocumentView>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, uri, metadata FROM documents WHERE id = ?1 AND content_sha256 IS NOT NULL",
+        )?;
+        let mut out = Vec::with_capacity(ids.len());
+        for &id in ids {
+            let row = stmt
+                .query_row([id], |r| Ok((r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
+                .optional()?;
+            if let Some((uri, metadata)) = row {
+                out.push((id, uri, parse_metadata(id, &metadata)?));
+            }
         }
         Ok(out)
     }
@@ -570,7 +598,7 @@ impl Store {
 
     pub fn put_embeddings(&self, model: &str, vectors: &[(String, Vec<f32>)]) -> Result<()> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = write_transaction(&mut conn)?;
         {
             let mut stmt = tx.prepare_cached(
                 "INSERT OR IGNORE INTO embeddings (model, text_sha256, vector) VALUES (?1, ?2, ?3)",
@@ -671,7 +699,12 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
         });
     }
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-        let tx = conn.transaction()?;
+        let tx = write_transaction(conn)?;
+        // Another process may have applied this step while we waited for the write lock.
+        let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if current > index as i64 {
+            continue;
+        }
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", index as i64 + 1)?;
         tx.commit()?;
