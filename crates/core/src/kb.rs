@@ -54,6 +54,10 @@ pub struct KnowledgeBaseConfig {
     pub chunking: ChunkingConfig,
     #[serde(default)]
     pub embedder: EmbedderConfig,
+    /// The model that writes this knowledge base's answers; the server default when absent,
+    /// and the extractive answer when neither is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llm: Option<crate::LlmConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

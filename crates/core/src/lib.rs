@@ -9,12 +9,14 @@ pub mod error;
 pub mod filter;
 pub mod hit;
 pub mod kb;
+pub mod llm;
 
 pub use answer::{Answer, AnswerMode, AnswerSentence, Citation, Reference};
 pub use error::ErrorCode;
 pub use filter::{Filter, FilterError};
 pub use hit::Hit;
 pub use kb::{ChunkingConfig, EmbedderConfig, KnowledgeBase, KnowledgeBaseConfig, Source, SourceConfig};
+pub use llm::{LlmConfig, LlmLimits};
 
 /// Row id of a knowledge base in the store.
 pub type KbId = i64;

@@ -76,7 +76,7 @@ impl Grant {
 }
 
 /// The authenticated principal a request runs as.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Subject {
     pub user: String,
     pub groups: Vec<String>,
@@ -93,8 +93,9 @@ impl Subject {
     }
 }
 
-/// A subject's effective access at one instant.
-#[derive(Debug, Clone)]
+/// A subject's effective access at one instant. Two equal policies make the same decision for
+/// every document, so a policy can key a cache of decisions.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AccessPolicy {
     subject: Subject,
     locations: Vec<String>,

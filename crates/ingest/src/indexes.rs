@@ -62,6 +62,11 @@ impl KbIndexes {
         Ok(indexes)
     }
 
+    /// The change-log sequence the in-memory vector index reflects.
+    pub fn vector_seq(&self) -> u64 {
+        self.vector_seq
+    }
+
     /// Replays store changes past each index's sequence. Returns how many documents moved.
     pub fn catch_up(&mut self, store: &Store) -> Result<usize, IndexSyncError> {
         let mut moved = 0;
@@ -91,6 +96,8 @@ impl KbIndexes {
             Err(e) => return Err(e.into()),
         };
         let Some(mut writer) = writer else {
+            // Another process is writing; show what it has committed so far.
+            self.lexical.reload()?;
             return Ok(moved.max(documents.len()));
         };
         if newest > lexical_seq {

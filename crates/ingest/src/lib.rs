@@ -4,6 +4,7 @@
 //! (bytes in, text and spans out); `source` talks to object storage; `sync` drives the pipeline
 //! against the store and keeps the derived indexes in step.
 
+pub mod catalog;
 pub mod chunk;
 pub mod indexes;
 pub mod parse;

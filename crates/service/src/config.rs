@@ -13,6 +13,40 @@ pub struct Config {
     pub model: ModelConfig,
     pub audit: AuditConfig,
     pub oidc: OidcConfig,
+    pub server: ServerConfig,
+}
+
+/// `groundwork serve`: where it listens and what one request may cost.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on; `serve --listen` overrides it.
+    pub listen: String,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// A request still running after this many seconds is answered with `timeout`.
+    pub request_timeout_secs: u64,
+    /// Requests handled at once; more are refused with `overloaded` rather than queued.
+    pub max_concurrent_requests: usize,
+    /// Knowledge bases synced in the background, with their interval (`30m`, `6h`, `1d`).
+    pub sync_schedule: std::collections::BTreeMap<String, String>,
+    /// PEM certificate chain and private key; with both set the server speaks HTTPS only.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8080".to_owned(),
+            max_body_bytes: 1024 * 1024,
+            request_timeout_secs: 60,
+            max_concurrent_requests: 64,
+            sync_schedule: std::collections::BTreeMap::new(),
+            tls_cert: None,
+            tls_key: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

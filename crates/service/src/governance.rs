@@ -35,6 +35,20 @@ pub struct Actor {
 }
 
 impl Actor {
+    /// No one: reads nothing, administers nothing. A server's handle acts as this until a
+    /// request's credentials authenticate it.
+    pub fn anonymous() -> Actor {
+        Actor {
+            subject: Subject {
+                // Not a valid principal name, so no grant or ACL entry can ever name it.
+                user: "(anonymous)".to_owned(),
+                groups: Vec::new(),
+                admin: false,
+            },
+            auth: "none".to_owned(),
+        }
+    }
+
     pub(crate) fn local_admin() -> Actor {
         Actor {
             subject: Subject {
@@ -100,6 +114,15 @@ pub fn parse_time_or_duration(text: &str, now: UnixMillis) -> Result<UnixMillis,
 }
 
 impl Groundwork {
+    /// A handle on the same home that acts for no one until it authenticates (see
+    /// [`Actor::anonymous`]).
+    pub fn anonymous(&self) -> Groundwork {
+        Groundwork {
+            shared: self.shared.clone(),
+            actor: Actor::anonymous(),
+        }
+    }
+
     pub fn actor(&self) -> &Actor {
         &self.actor
     }
@@ -132,6 +155,12 @@ impl Groundwork {
         } else {
             self.authenticate_jwt(text)
         }
+    }
+
+    /// Refuses a request that brought no usable credential (no `Authorization` header, or
+    /// not a bearer one), and audits it like any failed authentication.
+    pub fn refuse_missing_credentials(&self, channel: &str, reason: &str) -> ServiceError {
+        self.refuse(channel, reason, Value::Null, Instant::now())
     }
 
     /// Refuses a credential with one message (no oracle) and audits the real reason.

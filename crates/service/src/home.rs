@@ -5,8 +5,10 @@
 
 use crate::config::Config;
 use crate::error::ServiceError;
-use crate::search::Searcher;
-use groundwork_core::{EmbedderConfig, ErrorCode, KnowledgeBase, KnowledgeBaseConfig, Source, SourceConfig};
+use crate::search::{LoadedKb, Searcher};
+use groundwork_core::{
+    EmbedderConfig, ErrorCode, KbId, KnowledgeBase, KnowledgeBaseConfig, Source, SourceConfig,
+};
 use groundwork_embed::{Embedder, LocalEmbedder, LocalOptions, RemoteConfig, RemoteEmbedder};
 use groundwork_ingest::indexes::KbIndexes;
 use groundwork_ingest::parse::ParseLimits;
@@ -14,9 +16,10 @@ use groundwork_ingest::source::{Location, SourceReader};
 use groundwork_ingest::sync::{SyncEngine, SyncError, SyncObserver, SyncOptions, SyncReport};
 use groundwork_store::Store;
 use serde::Serialize;
+use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 const STORE_FILE: &str = "groundwork.db";
@@ -58,13 +61,26 @@ pub struct IndexStatus {
     pub store_seq: u64,
 }
 
-/// An open home directory.
+/// An open home directory, acting for one [`Actor`](crate::governance::Actor).
+///
+/// Cloning is cheap: every clone shares the store connection, the loaded model and the
+/// knowledge bases loaded for search, and only the actor is per clone. A server clones one
+/// handle per request and authenticates the clone.
+#[derive(Clone)]
 pub struct Groundwork {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) actor: crate::governance::Actor,
+}
+
+/// What every handle on one home directory shares.
+pub(crate) struct Shared {
     home: PathBuf,
     config: Config,
     store: Store,
     embedder: OnceLock<Arc<dyn Embedder>>,
-    pub(crate) actor: crate::governance::Actor,
+    /// Knowledge bases loaded for search, by id (a deleted and recreated knowledge base gets
+    /// a new id, so it can never be served from a stale entry).
+    loaded: Mutex<HashMap<KbId, Arc<LoadedKb>>>,
 }
 
 impl Groundwork {
@@ -98,24 +114,27 @@ impl Groundwork {
         let config = Config::load(&home.join(CONFIG_FILE))?;
         let store = Store::open(&store_path)?;
         Ok(Groundwork {
-            home: home.to_path_buf(),
-            config,
-            store,
-            embedder: OnceLock::new(),
+            shared: Arc::new(Shared {
+                home: home.to_path_buf(),
+                config,
+                store,
+                embedder: OnceLock::new(),
+                loaded: Mutex::new(HashMap::new()),
+            }),
             actor: crate::governance::Actor::local_admin(),
         })
     }
 
     pub fn home(&self) -> &Path {
-        &self.home
+        &self.shared.home
     }
 
     pub fn config(&self) -> &Config {
-        &self.config
+        &self.shared.config
     }
 
     pub fn store(&self) -> &Store {
-        &self.store
+        &self.shared.store
     }
 
     /// The local model folder: `GROUNDWORK_MODEL_DIR`, else `[model] dir` from the config, else
@@ -123,8 +142,8 @@ impl Groundwork {
     pub fn model_dir(&self) -> PathBuf {
         std::env::var_os("GROUNDWORK_MODEL_DIR")
             .map(PathBuf::from)
-            .or_else(|| self.config.model.dir.clone())
-            .unwrap_or_else(|| groundwork_embed::default_model_dir(&self.home))
+            .or_else(|| self.shared.config.model.dir.clone())
+            .unwrap_or_else(|| groundwork_embed::default_model_dir(&self.shared.home))
     }
 
     /// Installs the local model into [`Self::model_dir`] (see `groundwork_embed::fetch_model`).
@@ -138,7 +157,7 @@ impl Groundwork {
 
     /// The embedder, loaded on first use (loading reads and hashes ~90 MB of weights).
     pub fn embedder(&self) -> Result<Arc<dyn Embedder>, ServiceError> {
-        if let Some(embedder) = self.embedder.get() {
+        if let Some(embedder) = self.shared.embedder.get() {
             return Ok(embedder.clone());
         }
         let dir = self.model_dir();
@@ -149,7 +168,7 @@ impl Groundwork {
             )
         })?;
         let embedder: Arc<dyn Embedder> = Arc::new(embedder);
-        Ok(self.embedder.get_or_init(|| embedder).clone())
+        Ok(self.shared.embedder.get_or_init(|| embedder).clone())
     }
 
     // ---- knowledge bases and sources -------------------------------------------------------
@@ -157,19 +176,20 @@ impl Groundwork {
     pub fn create_kb(&self, name: &str, config: KnowledgeBaseConfig) -> Result<KnowledgeBase, ServiceError> {
         self.administer("kb.create", name, serde_json::json!({ "config": config }), || {
             validate_name(name)?;
-            Ok(self.store.create_kb(name, &config)?)
+            Ok(self.shared.store.create_kb(name, &config)?)
         })
     }
 
     pub fn list_kbs(&self) -> Result<Vec<KnowledgeBase>, ServiceError> {
-        Ok(self.store.list_kbs()?)
+        Ok(self.shared.store.list_kbs()?)
     }
 
     pub fn delete_kb(&self, name: &str) -> Result<(), ServiceError> {
         self.administer("kb.delete", name, serde_json::Value::Null, || {
-            let kb = self.store.kb(name)?;
+            let kb = self.shared.store.kb(name)?;
             let _lock = self.lock_kb(&kb)?;
-            self.store.delete_kb(name)?;
+            self.shared.store.delete_kb(name)?;
+            self.unload_kb(kb.id);
             let dir = self.index_dir(&kb);
             if dir.exists() {
                 std::fs::remove_dir_all(dir)?;
@@ -178,18 +198,21 @@ impl Groundwork {
         })
     }
 
+    /// Counts, sources and failed documents (with their URIs) of a knowledge base: for
+    /// administrators, since failures name documents the actor may not be able to read.
     pub fn kb_status(&self, name: &str) -> Result<KbStatus, ServiceError> {
-        let kb = self.store.kb(name)?;
-        let sources = self.store.sources(kb.id)?;
-        let (documents, failed_documents, chunks) = self.store.kb_counts(kb.id)?;
+        self.require_admin("kb.status", Some(name))?;
+        let kb = self.shared.store.kb(name)?;
+        let sources = self.shared.store.sources(kb.id)?;
+        let (documents, failed_documents, chunks) = self.shared.store.kb_counts(kb.id)?;
         let failures = self
-            .store
+            .store()
             .failed_documents(kb.id)?
             .into_iter()
             .map(|(uri, code, message)| DocumentFailure { uri, code, message })
             .collect();
         Ok(KbStatus {
-            store_seq: self.store.last_change_seq(kb.id)?,
+            store_seq: self.shared.store.last_change_seq(kb.id)?,
             knowledge_base: kb,
             sources,
             documents,
@@ -201,16 +224,16 @@ impl Groundwork {
 
     /// Opens the indexes (replaying the change log) and reports what they hold.
     pub fn index_status(&self, name: &str) -> Result<IndexStatus, ServiceError> {
-        let kb = self.store.kb(name)?;
+        let kb = self.shared.store.kb(name)?;
         let embedder = self.embedder_for(&kb)?;
         let indexes = self.open_indexes(&kb, embedder.as_ref())?;
-        let (_, _, store_chunks) = self.store.kb_counts(kb.id)?;
+        let (_, _, store_chunks) = self.shared.store.kb_counts(kb.id)?;
         Ok(IndexStatus {
             lexical_chunks: indexes.lexical.num_chunks(),
             lexical_seq: indexes.lexical.watermark()?,
             vectors: indexes.vectors.len(),
             store_chunks,
-            store_seq: self.store.last_change_seq(kb.id)?,
+            store_seq: self.shared.store.last_change_seq(kb.id)?,
         })
     }
 
@@ -225,9 +248,9 @@ impl Groundwork {
             kb_name,
             serde_json::json!({ "location": location }),
             || {
-                let kb = self.store.kb(kb_name)?;
+                let kb = self.shared.store.kb(kb_name)?;
                 let uri = Location::parse(location)?.uri();
-                Ok(self.store.add_source(kb.id, &uri, &config)?)
+                Ok(self.shared.store.add_source(kb.id, &uri, &config)?)
             },
         )
     }
@@ -238,19 +261,20 @@ impl Groundwork {
             kb_name,
             serde_json::json!({ "location": location }),
             || {
-                let kb = self.store.kb(kb_name)?;
+                let kb = self.shared.store.kb(kb_name)?;
                 // Accept the form the user added it with, or the stored URI itself.
                 let uri = Location::parse(location)
                     .map(|l| l.uri())
                     .unwrap_or_else(|_| location.to_string());
-                Ok(self.store.remove_source(kb.id, &uri)?)
+                Ok(self.shared.store.remove_source(kb.id, &uri)?)
             },
         )
     }
 
     pub fn list_sources(&self, kb_name: &str) -> Result<Vec<Source>, ServiceError> {
-        let kb = self.store.kb(kb_name)?;
-        Ok(self.store.sources(kb.id)?)
+        self.require_admin("source.list", Some(kb_name))?;
+        let kb = self.shared.store.kb(kb_name)?;
+        Ok(self.shared.store.sources(kb.id)?)
     }
 
     // ---- sync and indexes ------------------------------------------------------------------
@@ -259,24 +283,24 @@ impl Groundwork {
     /// gets [`ErrorCode::Busy`].
     pub fn sync(&self, kb_name: &str, observer: &mut dyn SyncObserver) -> Result<SyncReport, ServiceError> {
         self.administer("sync", kb_name, serde_json::Value::Null, || {
-            let kb = self.store.kb(kb_name)?;
+            let kb = self.shared.store.kb(kb_name)?;
             let _lock = self.lock_kb(&kb)?;
             let embedder = self.embedder_for(&kb)?;
-            let sources = self.store.sources(kb.id)?;
+            let sources = self.shared.store.sources(kb.id)?;
             let mut readers = Vec::with_capacity(sources.len());
             for source in sources {
                 let reader = SourceReader::connect(&source.uri, &source.config)?;
                 readers.push((source, reader));
             }
-            let mut indexes = self.open_indexes(&kb, embedder.as_ref())?;
+            let loaded = self.loaded_kb(&kb)?;
             let engine = SyncEngine {
-                store: &self.store,
+                store: &self.shared.store,
                 kb: &kb,
                 embedder: embedder.as_ref(),
                 options: SyncOptions {
                     parse_limits: ParseLimits {
-                        max_bytes: self.config.ingest.max_file_bytes,
-                        timeout: Duration::from_secs(self.config.ingest.parse_timeout_secs),
+                        max_bytes: self.shared.config.ingest.max_file_bytes,
+                        timeout: Duration::from_secs(self.shared.config.ingest.parse_timeout_secs),
                         ..ParseLimits::default()
                     },
                     ..SyncOptions::default()
@@ -284,7 +308,7 @@ impl Groundwork {
             };
             let mut hooks = IndexingObserver {
                 inner: observer,
-                indexes: &mut indexes,
+                loaded: &loaded,
             };
             Ok(engine.run(&readers, &mut hooks)?)
         })
@@ -321,27 +345,51 @@ impl Groundwork {
     /// Deletes and rebuilds the derived indexes of a knowledge base from the store.
     pub fn rebuild_index(&self, kb_name: &str) -> Result<KbStatus, ServiceError> {
         self.administer("index.rebuild", kb_name, serde_json::Value::Null, || {
-            let kb = self.store.kb(kb_name)?;
+            let kb = self.shared.store.kb(kb_name)?;
             let _lock = self.lock_kb(&kb)?;
-            let embedder = self.embedder_for(&kb)?;
-            let mut indexes = self.open_indexes(&kb, embedder.as_ref())?;
-            indexes.rebuild(&self.store)?;
+            let loaded = self.loaded_kb(&kb)?;
+            loaded.write_indexes().rebuild(&self.shared.store)?;
             self.kb_status(kb_name)
         })
     }
 
-    /// A searcher over one knowledge base; reuse it for many queries.
+    /// A searcher over one knowledge base, acting for this handle's actor.
+    ///
+    /// The knowledge base is loaded (indexes into memory) on first use in this process and
+    /// shared from then on; each search first catches it up with the store.
     pub fn searcher(&self, kb_name: &str) -> Result<Searcher<'_>, ServiceError> {
-        let kb = self.store.kb(kb_name)?;
-        let embedder = self.embedder_for(&kb)?;
-        let indexes = self.open_indexes(&kb, embedder.as_ref())?;
-        Ok(Searcher::new(self, kb, embedder, indexes))
+        let kb = self.shared.store.kb(kb_name)?;
+        let loaded = self.loaded_kb(&kb)?;
+        Ok(Searcher::new(self, loaded))
+    }
+
+    /// The process-wide loaded state of `kb`, loading it on first use.
+    pub(crate) fn loaded_kb(&self, kb: &KnowledgeBase) -> Result<Arc<LoadedKb>, ServiceError> {
+        let mut loaded = self.shared.loaded.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(existing) = loaded.get(&kb.id) {
+            return Ok(existing.clone());
+        }
+        // Loading holds the map's lock: two requests for a cold knowledge base load it once.
+        let embedder = self.embedder_for(kb)?;
+        let indexes = self.open_indexes(kb, embedder.as_ref())?;
+        let fresh = Arc::new(LoadedKb::new(kb.clone(), embedder, indexes));
+        loaded.insert(kb.id, fresh.clone());
+        Ok(fresh)
+    }
+
+    /// Forgets the loaded state of a knowledge base (after it was deleted).
+    fn unload_kb(&self, kb_id: KbId) {
+        self.shared
+            .loaded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&kb_id);
     }
 
     fn open_indexes(&self, kb: &KnowledgeBase, embedder: &dyn Embedder) -> Result<KbIndexes, ServiceError> {
         Ok(KbIndexes::open(
             &self.index_dir(kb),
-            &self.store,
+            &self.shared.store,
             kb.id,
             embedder.fingerprint(),
             embedder.dimension(),
@@ -349,13 +397,13 @@ impl Groundwork {
     }
 
     fn index_dir(&self, kb: &KnowledgeBase) -> PathBuf {
-        self.home.join("indexes").join(kb.id.to_string())
+        self.shared.home.join("indexes").join(kb.id.to_string())
     }
 
     /// An exclusive advisory lock on a knowledge base, released when the file handle drops
     /// (also when the process dies, so a killed sync never leaves a stale lock).
     fn lock_kb(&self, kb: &KnowledgeBase) -> Result<File, ServiceError> {
-        let dir = self.home.join("locks");
+        let dir = self.shared.home.join("locks");
         std::fs::create_dir_all(&dir)?;
         let file = File::options()
             .create(true)
@@ -373,10 +421,11 @@ impl Groundwork {
     }
 }
 
-/// Forwards progress to the caller and advances the indexes after commits.
+/// Forwards progress to the caller and advances the indexes after commits. The indexes are
+/// locked for writing only while they catch up, so searches keep running during a sync.
 struct IndexingObserver<'a> {
     inner: &'a mut dyn SyncObserver,
-    indexes: &'a mut KbIndexes,
+    loaded: &'a LoadedKb,
 }
 
 impl SyncObserver for IndexingObserver<'_> {
@@ -385,7 +434,8 @@ impl SyncObserver for IndexingObserver<'_> {
     }
 
     fn after_commit(&mut self, store: &Store) -> Result<(), SyncError> {
-        self.indexes
+        self.loaded
+            .write_indexes()
             .catch_up(store)
             .map(|_| ())
             .map_err(|e| SyncError::Index(e.to_string()))

@@ -1,6 +1,6 @@
 //! The façade every groundwork operation goes through.
 //!
-//! Faces (the CLI now, the HTTP server later) call [`Groundwork`] and nothing below it. This is
+//! Faces (the CLI, the HTTP server) call [`Groundwork`] and nothing below it. This is
 //! where a request is checked, the engines (`store`, `embed`, `index`, `ingest`) are driven, and
 //! where access is decided and the audit record written (see `governance`).
 
@@ -15,7 +15,7 @@ mod search;
 
 pub use answer::extractive_answer;
 pub use bench::{BenchOptions, BenchReport};
-pub use config::Config;
+pub use config::{Config, ServerConfig};
 pub use error::ServiceError;
 pub use eval::{EvalOptions, EvalReport, EvalRow, RetrievalMetrics};
 pub use governance::{

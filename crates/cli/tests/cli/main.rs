@@ -10,4 +10,5 @@ mod governance;
 mod hostile;
 mod remote;
 mod s3;
+mod serve;
 mod sync_folder;

@@ -1,0 +1,86 @@
+//! `groundwork serve` as a real process: it listens, answers with a token, and stops cleanly on
+//! SIGTERM with its audit chain intact.
+
+use crate::require_model;
+use crate::support::TestHome;
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+#[test]
+fn serve_answers_over_http_and_stops_on_sigterm() {
+    let model = require_model!();
+    let env = TestHome::new(model);
+    let docs = env.folder("docs");
+    std::fs::write(
+        docs.join("glaciers.md"),
+        "# Glaciers\n\nGlaciers are measured by repeat GPS surveys of stakes drilled into the ice.\n",
+    )
+    .unwrap();
+    env.ok(&["kb", "create", "notes"]);
+    env.ok(&["source", "add", "notes", docs.to_str().unwrap()]);
+    env.ok(&["sync", "notes"]);
+    let token = env.json(&["token", "create", "--user", "admin"])["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let mut child = env
+        .command(&["--json", "serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    let base = first["listening"].as_str().unwrap().to_owned();
+
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    assert_eq!(
+        client.get(format!("{base}/healthz")).send().unwrap().status(),
+        200
+    );
+    let response: Value = client
+        .post(format!("{base}/v1/knowledge-bases/notes/retrieve"))
+        .bearer_auth(&token)
+        .json(&json!({ "retrievalQuery": { "text": "how are glaciers measured" } }))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let text = response["retrievalResults"][0]["content"]["text"]
+        .as_str()
+        .unwrap();
+    assert!(text.contains("GPS surveys"), "{response}");
+
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let exit = loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "serve did not stop within 30 s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "serve exited with {exit:?}");
+    assert!(
+        client.get(format!("{base}/healthz")).send().is_err(),
+        "still listening"
+    );
+
+    let verified = env.json(&["audit", "verify"]);
+    assert_eq!(verified["intact"], true, "{verified}");
+    let searches = env.json(&["audit", "query", "--action", "search"]);
+    assert_eq!(searches.as_array().unwrap().len(), 1, "{searches}");
+}

@@ -1,0 +1,158 @@
+//! `groundwork serve`: the HTTP API.
+//!
+//! Only this crate knows HTTP. Every handler authenticates the request's bearer credential
+//! into its own [`Groundwork`] handle and calls the same service façade the CLI calls, so
+//! access decisions and audit records are identical on both faces. Service calls are
+//! blocking (SQLite, the embedding model), so handlers run them on tokio's blocking pool,
+//! bounded by the request timeout; a semaphore bounds how many requests run at once.
+//!
+//! Layout: [`routes`] maps paths to handlers, [`api`] holds the request/response shapes,
+//! [`error`] the error table, [`jobs`] the background syncs, [`metrics`] the Prometheus
+//! counters, [`openapi`] the OpenAPI document generated from the handlers' annotations, and
+//! [`tls`] the optional TLS listener.
+
+pub mod api;
+pub mod error;
+pub mod jobs;
+pub mod metrics;
+pub mod openapi;
+pub mod routes;
+pub mod tls;
+
+use error::ApiError;
+use groundwork_service::{Groundwork, ServerConfig, ServiceError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+/// What every handler shares.
+pub struct AppState {
+    /// The server's handle; requests work on anonymous clones of it that they authenticate.
+    groundwork: Groundwork,
+    config: ServerConfig,
+    permits: Arc<Semaphore>,
+    pub jobs: jobs::Jobs,
+    pub metrics: metrics::Metrics,
+    draining: AtomicBool,
+}
+
+impl AppState {
+    pub fn new(groundwork: Groundwork, config: ServerConfig) -> Arc<AppState> {
+        let permits = Arc::new(Semaphore::new(config.max_concurrent_requests.max(1)));
+        Arc::new(AppState {
+            groundwork,
+            config,
+            permits,
+            jobs: jobs::Jobs::default(),
+            metrics: metrics::Metrics::default(),
+            draining: AtomicBool::new(false),
+        })
+    }
+
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(self.config.request_timeout_secs.max(1))
+    }
+
+    /// Runs a blocking service call for an authenticated request, within the request timeout.
+    ///
+    /// A call that outlives the timeout is answered with `timeout` and left to finish on its
+    /// thread: every service operation is a transaction or a read, so abandoning its response
+    /// never leaves a half-made change.
+    pub async fn run<T, F>(&self, call: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> Result<T, ServiceError> + Send + 'static,
+    {
+        let task = tokio::task::spawn_blocking(call);
+        match tokio::time::timeout(self.timeout(), task).await {
+            Err(_) => Err(ApiError::timeout(self.config.request_timeout_secs)),
+            Ok(Err(join)) => Err(ApiError::internal("a request worker", join)),
+            Ok(Ok(result)) => result.map_err(ApiError::from),
+        }
+    }
+
+    /// A fresh handle that acts for no one until [`Self::authenticate`] succeeds.
+    fn anonymous(&self) -> Groundwork {
+        self.groundwork.anonymous()
+    }
+
+    /// Authenticates `Authorization: Bearer …` (an API token or an OIDC JWT) into a handle
+    /// acting for its principal; `Err` carries why no credential could be read. Every failure
+    /// is audited by the service.
+    pub async fn authenticate(&self, bearer: Result<String, &'static str>) -> Result<Groundwork, ApiError> {
+        let mut handle = self.anonymous();
+        let credential = match bearer {
+            Ok(credential) => credential,
+            Err(reason) => {
+                // Audited like a bad token; the answer says what to send.
+                let _ = self
+                    .run(move || Err::<(), _>(handle.refuse_missing_credentials("http", reason)))
+                    .await;
+                return Err(ApiError::unauthenticated(
+                    "missing credentials: send `Authorization: Bearer <token>` (an API token or an OIDC JWT)",
+                ));
+            }
+        };
+        self.run(move || {
+            handle.authenticate_bearer(&credential)?;
+            Ok(handle)
+        })
+        .await
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+}
+
+/// Serves the API on `listener` (plain TCP, or [`tls::TlsListener`]) until `shutdown`
+/// resolves, then stops accepting connections and lets in-flight requests finish. Running
+/// syncs are left to the store's crash safety: the next sync resumes where they stopped.
+pub async fn serve<L>(
+    state: Arc<AppState>,
+    listener: L,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
+    let app = routes::router(state.clone());
+    let scheduler = jobs::spawn_scheduler(state.clone());
+    let draining = state.clone();
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            draining.draining.store(true, Ordering::Relaxed);
+        })
+        .await;
+    scheduler.abort();
+    result
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate => {},
+    }
+}

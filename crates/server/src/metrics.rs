@@ -1,0 +1,168 @@
+//! Prometheus metrics in the text exposition format, kept by hand: a few counters and one
+//! latency histogram need no metrics framework.
+//!
+//! Labels are route templates (`/v1/knowledge-bases/{name}/retrieve`), never raw paths, so a
+//! client cannot grow the series without bound by requesting made-up URLs.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Upper bounds of the latency histogram, in seconds.
+const BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+
+#[derive(Default)]
+struct RouteSeries {
+    /// Requests by status code.
+    by_status: BTreeMap<u16, u64>,
+    /// Cumulative counts per bucket, then +Inf.
+    buckets: [u64; BUCKETS.len() + 1],
+    seconds_sum: f64,
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    routes: Mutex<BTreeMap<(String, String), RouteSeries>>,
+    in_flight: AtomicU64,
+    syncs_succeeded: AtomicU64,
+    syncs_failed: AtomicU64,
+    tokens_embedded: AtomicU64,
+    embedding_millis: AtomicU64,
+}
+
+impl Metrics {
+    pub fn request_started(&self) {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn request_finished(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        let mut routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
+        let series = routes.entry((method.to_owned(), route.to_owned())).or_default();
+        *series.by_status.entry(status).or_default() += 1;
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            if seconds <= *bound {
+                series.buckets[i] += 1;
+            }
+        }
+        series.buckets[BUCKETS.len()] += 1;
+        series.seconds_sum += seconds;
+    }
+
+    pub fn sync_finished(&self, ok: bool, tokens_embedded: usize, duration_ms: u64) {
+        if ok {
+            self.syncs_succeeded.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.syncs_failed.fetch_add(1, Ordering::Relaxed);
+        }
+        self.tokens_embedded
+            .fetch_add(tokens_embedded as u64, Ordering::Relaxed);
+        self.embedding_millis.fetch_add(duration_ms, Ordering::Relaxed);
+    }
+
+    /// The exposition text; `syncs_running` comes from the job table.
+    pub fn render(&self, syncs_running: usize) -> String {
+        let mut out = String::new();
+        let routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
+        out.push_str("# HELP groundwork_http_requests_total HTTP requests by route and status.\n");
+        out.push_str("# TYPE groundwork_http_requests_total counter\n");
+        for ((method, route), series) in routes.iter() {
+            for (status, count) in &series.by_status {
+                let _ = writeln!(
+                    out,
+                    "groundwork_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {count}"
+                );
+            }
+        }
+        out.push_str("# HELP groundwork_http_request_duration_seconds Request latency by route.\n");
+        out.push_str("# TYPE groundwork_http_request_duration_seconds histogram\n");
+        for ((method, route), series) in routes.iter() {
+            let labels = format!("method=\"{method}\",route=\"{route}\"");
+            for (i, bound) in BUCKETS.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "groundwork_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {}",
+                    series.buckets[i]
+                );
+            }
+            let total = series.buckets[BUCKETS.len()];
+            let _ = writeln!(
+                out,
+                "groundwork_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {total}"
+            );
+            let _ = writeln!(
+                out,
+                "groundwork_http_request_duration_seconds_sum{{{labels}}} {}",
+                series.seconds_sum
+            );
+            let _ = writeln!(
+                out,
+                "groundwork_http_request_duration_seconds_count{{{labels}}} {total}"
+            );
+        }
+        let gauges = [
+            (
+                "groundwork_http_requests_in_flight",
+                "gauge",
+                "Requests being handled.",
+                self.in_flight.load(Ordering::Relaxed),
+            ),
+            (
+                "groundwork_syncs_running",
+                "gauge",
+                "Sync jobs running.",
+                syncs_running as u64,
+            ),
+            (
+                "groundwork_syncs_succeeded_total",
+                "counter",
+                "Sync jobs that succeeded.",
+                self.syncs_succeeded.load(Ordering::Relaxed),
+            ),
+            (
+                "groundwork_syncs_failed_total",
+                "counter",
+                "Sync jobs that failed.",
+                self.syncs_failed.load(Ordering::Relaxed),
+            ),
+            (
+                "groundwork_embedding_tokens_total",
+                "counter",
+                "Tokens embedded by syncs.",
+                self.tokens_embedded.load(Ordering::Relaxed),
+            ),
+        ];
+        for (name, kind, help, value) in gauges {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP groundwork_sync_seconds_total Wall time of finished syncs (embedding throughput = tokens / seconds).\n# TYPE groundwork_sync_seconds_total counter\ngroundwork_sync_seconds_total {}",
+            self.embedding_millis.load(Ordering::Relaxed) as f64 / 1000.0
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_cumulative_buckets() {
+        let metrics = Metrics::default();
+        metrics.request_started();
+        metrics.request_finished("POST", "/v1/knowledge-bases/{name}/retrieve", 200, 0.02);
+        let text = metrics.render(0);
+        assert!(text.contains(
+            "groundwork_http_requests_total{method=\"POST\",route=\"/v1/knowledge-bases/{name}/retrieve\",status=\"200\"} 1"
+        ));
+        assert!(text.contains("le=\"0.01\"} 0"));
+        assert!(text.contains("le=\"0.025\"} 1"));
+        assert!(text.contains("le=\"+Inf\"} 1"));
+        assert!(text.contains("groundwork_http_requests_in_flight 0"));
+    }
+}

@@ -1,0 +1,555 @@
+//! The HTTP API end to end: a real home (SQLite, tantivy, the real embedding model), the real
+//! server on a loopback port, and a real HTTP client.
+
+use groundwork_core::{KnowledgeBaseConfig, SourceConfig};
+use groundwork_server::AppState;
+use groundwork_service::{Grantee, Groundwork, Level, PrincipalKind, ServerConfig};
+use reqwest::StatusCode;
+use reqwest::blocking::Client;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The installed model, or `None` to skip outside CI (in CI a missing model fails).
+fn model_dir() -> Option<PathBuf> {
+    let candidates = [
+        std::env::var_os("GROUNDWORK_MODEL_DIR").map(PathBuf::from),
+        std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".groundwork/models/all-MiniLM-L6-v2")),
+    ];
+    for dir in candidates.into_iter().flatten() {
+        if dir.join("model.safetensors").exists() {
+            return Some(dir);
+        }
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "the embedding model is not installed"
+    );
+    eprintln!("skipping: embedding model not installed");
+    None
+}
+
+/// A home with one knowledge base over a folder, served on a free loopback port.
+struct Served {
+    _dir: tempfile::TempDir,
+    docs: PathBuf,
+    base: String,
+    client: Client,
+    admin_token: String,
+    groundwork: Groundwork,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+impl Served {
+    fn start(model: &Path, config: ServerConfig) -> Served {
+        // SAFETY: set before any thread of this test reads the environment.
+        unsafe { std::env::set_var("GROUNDWORK_MODEL_DIR", model) };
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        let docs = dir.path().join("docs");
+        write(
+            &docs.join("hr/leave.md"),
+            "# Parental leave\n\nEmployees get twenty weeks of paid parental leave after the birth or adoption of a child.\n",
+        );
+        write(
+            &docs.join("hr/holidays.md"),
+            "# Holidays\n\nThe office closes between Christmas and New Year; everyone gets those days off.\n",
+        );
+        write(
+            &docs.join("finance/budget.md"),
+            "# Budget\n\nThe confidential budget for next year cuts travel spending by a third.\n",
+        );
+        Groundwork::init(&home).unwrap();
+        let groundwork = Groundwork::open(&home).unwrap();
+        groundwork
+            .create_kb("handbook", KnowledgeBaseConfig::default())
+            .unwrap();
+        groundwork
+            .add_source("handbook", docs.to_str().unwrap(), SourceConfig::default())
+            .unwrap();
+        groundwork.sync("handbook", &mut ()).unwrap();
+        let admin_token = groundwork.create_token("admin", None, None).unwrap().token;
+
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let state = AppState::new(groundwork.clone(), config);
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                groundwork_server::serve(state, listener, async {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+            });
+        });
+        Served {
+            _dir: dir,
+            docs,
+            base: format!("http://{address}"),
+            client: Client::builder()
+                .timeout(Duration::from_secs(120))
+                .build()
+                .unwrap(),
+            admin_token,
+            groundwork,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().unwrap();
+        let status = response.status();
+        let text = response.text().unwrap();
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value)
+    }
+
+    fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        self.send(reqwest::Method::GET, path, token, None)
+    }
+
+    fn post(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+        self.send(reqwest::Method::POST, path, token, Some(body))
+    }
+
+    fn retrieve(&self, token: &str, query: &str, k: usize) -> Vec<Value> {
+        let (status, body) = self.post(
+            "/v1/knowledge-bases/handbook/retrieve",
+            Some(token),
+            json!({ "retrievalQuery": { "text": query },
+                    "retrievalConfiguration": { "vectorSearchConfiguration": { "numberOfResults": k } } }),
+        );
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["retrievalResults"].as_array().unwrap().clone()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn uris(results: &[Value]) -> Vec<String> {
+    results
+        .iter()
+        .map(|r| {
+            let location = &r["location"];
+            location["fileLocation"]["uri"]
+                .as_str()
+                .or(location["s3Location"]["uri"].as_str())
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+fn error_code(body: &Value) -> &str {
+    body["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not an error body: {body}"))
+}
+
+#[test]
+fn retrieval_over_http_follows_grants_and_is_audited() {
+    let Some(model) = model_dir() else { return };
+    let served = Served::start(&model, ServerConfig::default());
+    let admin = served.admin_token.as_str();
+
+    // Set up alice through the API: user, group, membership, grant on hr/, token.
+    assert_eq!(
+        served
+            .post("/v1/users", Some(admin), json!({ "name": "alice" }))
+            .0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        served.post("/v1/groups", Some(admin), json!({ "name": "hr" })).0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        served
+            .post("/v1/groups/hr/members", Some(admin), json!({ "user": "alice" }))
+            .0,
+        StatusCode::NO_CONTENT
+    );
+    let hr = served.docs.join("hr");
+    let (status, grant) = served.post(
+        "/v1/grants",
+        Some(admin),
+        json!({ "grantee": "group:hr", "location": hr.to_str().unwrap() }),
+    );
+    assert_eq!(status, StatusCode::CREATED, "{grant}");
+    let (status, token) = served.post(
+        "/v1/tokens",
+        Some(admin),
+        json!({ "user": "alice", "expires": "1h" }),
+    );
+    assert_eq!(status, StatusCode::CREATED, "{token}");
+    let alice = token["token"].as_str().unwrap().to_owned();
+
+    // The administrator reads everything, in Bedrock's shape.
+    let everything = served.retrieve(admin, "budget travel spending", 5);
+    assert!(uris(&everything).iter().any(|u| u.ends_with("finance/budget.md")));
+    let first = &everything[0];
+    assert!(first["content"]["text"].as_str().unwrap().len() > 10);
+    assert_eq!(first["location"]["type"], "FILE");
+    assert!(first["metadata"]["x-groundwork-chunk-id"].is_i64());
+    assert!(first["score"].is_f64());
+
+    // alice reads only hr/, however she asks, and still gets a full top-k within it.
+    let hers = served.retrieve(&alice, "budget travel spending", 5);
+    assert_eq!(hers.len(), 2, "{hers:?}");
+    assert!(uris(&hers).iter().all(|u| u.contains("/hr/")), "{hers:?}");
+
+    let (status, answer) = served.post(
+        "/v1/knowledge-bases/handbook/retrieve-and-generate",
+        Some(&alice),
+        json!({ "input": { "text": "How many weeks of parental leave do we get?" } }),
+    );
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let text = answer["output"]["text"].as_str().unwrap();
+    assert!(text.contains("twenty weeks"), "{answer}");
+    let citation = &answer["citations"][0];
+    let part = &citation["generatedResponsePart"]["textResponsePart"];
+    let (start, end) = (
+        part["span"]["start"].as_u64().unwrap() as usize,
+        part["span"]["end"].as_u64().unwrap() as usize,
+    );
+    let cited: String = text.chars().skip(start).take(end - start).collect();
+    assert_eq!(cited, part["text"].as_str().unwrap());
+    assert!(
+        citation["retrievedReferences"][0]["location"]["fileLocation"]["uri"]
+            .as_str()
+            .unwrap()
+            .ends_with("hr/leave.md")
+    );
+
+    // alice is no administrator.
+    let (status, body) = served.get("/v1/users", Some(&alice));
+    assert_eq!((status, error_code(&body)), (StatusCode::FORBIDDEN, "forbidden"));
+
+    // Bad credentials: one refusal, no detail, audited.
+    let (status, body) = served.get("/v1/knowledge-bases", None);
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::UNAUTHORIZED, "unauthenticated")
+    );
+    let (status, body) = served.get("/v1/knowledge-bases", Some("gw_notatoken_atall"));
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::UNAUTHORIZED, "unauthenticated")
+    );
+
+    // Revoking the token locks alice out on the next request.
+    let token_id = token["id"].as_str().unwrap();
+    let (status, _) = served.send(
+        reqwest::Method::DELETE,
+        &format!("/v1/tokens/{token_id}"),
+        Some(admin),
+        None,
+    );
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = served.post(
+        "/v1/knowledge-bases/handbook/retrieve",
+        Some(&alice),
+        json!({ "retrievalQuery": { "text": "leave" } }),
+    );
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // The audit log, over HTTP, has alice's searches with their chunks, the denial and the
+    // failed authentications, and its chain verifies.
+    let (status, records) = served.get("/v1/audit?actor=alice&action=search", Some(admin));
+    assert_eq!(status, StatusCode::OK, "{records}");
+    let records = records.as_array().unwrap();
+    assert_eq!(records.len(), 1);
+    // Records are served in the form they are hashed in: chunks as JSON text.
+    let chunks: Vec<Value> = serde_json::from_str(records[0]["chunks"].as_str().unwrap()).unwrap();
+    assert_eq!(chunks.len(), 2, "{chunks:?}");
+    assert!(
+        chunks
+            .iter()
+            .all(|c| c["document_uri"].as_str().unwrap().contains("/hr/"))
+    );
+    let (_, denied) = served.get("/v1/audit?actor=alice&action=user.list", Some(admin));
+    assert_eq!(denied[0]["outcome"], "denied", "{denied}");
+    let (_, failed) = served.get("/v1/audit?action=authenticate", Some(admin));
+    assert!(failed.as_array().unwrap().len() >= 3, "{failed}");
+    let (status, verified) = served.get("/v1/audit/verify", Some(admin));
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(verified["intact"], true, "{verified}");
+}
+
+#[test]
+fn malformed_requests_get_typed_errors() {
+    let Some(model) = model_dir() else { return };
+    let config = ServerConfig {
+        max_body_bytes: 4096,
+        ..ServerConfig::default()
+    };
+    let served = Served::start(&model, config);
+    let admin = served.admin_token.as_str();
+    let url = format!("{}/v1/knowledge-bases/handbook/retrieve", served.base);
+
+    let raw = |body: &str, content_type: &str| {
+        let response = served
+            .client
+            .post(&url)
+            .bearer_auth(admin)
+            .header("content-type", content_type)
+            .body(body.to_owned())
+            .send()
+            .unwrap();
+        let status = response.status();
+        (status, response.json::<Value>().unwrap())
+    };
+    let (status, body) = raw("{not json", "application/json");
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_request")
+    );
+    let (status, body) = raw(r#"{"retrievalQuery":{"text":"x"}}"#, "text/plain");
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+    );
+    let huge = format!(r#"{{"retrievalQuery":{{"text":"{}"}}}}"#, "a".repeat(10_000));
+    let (status, body) = raw(&huge, "application/json");
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+    );
+    let (status, body) = raw(
+        r#"{"retrievalQuery":{"text":"x"},"surprise":1}"#,
+        "application/json",
+    );
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_request")
+    );
+    let (status, body) = raw(
+        r#"{"retrievalQuery":{"text":"x"},"retrievalConfiguration":{"vectorSearchConfiguration":{"filter":{"equalz":{}}}}}"#,
+        "application/json",
+    );
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_request"),
+        "{body}"
+    );
+    let (status, body) = raw(
+        r#"{"retrievalQuery":{"text":"x"},"retrievalConfiguration":{"vectorSearchConfiguration":{"numberOfResults":0}}}"#,
+        "application/json",
+    );
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_request")
+    );
+
+    let (status, body) = served.post(
+        "/v1/knowledge-bases/nope/retrieve",
+        Some(admin),
+        json!({ "retrievalQuery": { "text": "x" } }),
+    );
+    assert_eq!((status, error_code(&body)), (StatusCode::NOT_FOUND, "not_found"));
+    let (status, body) = served.get("/v1/no/such/route", Some(admin));
+    assert_eq!((status, error_code(&body)), (StatusCode::NOT_FOUND, "not_found"));
+    let (status, body) = served.get("/v1/knowledge-bases/handbook/retrieve", Some(admin));
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+    );
+    let (status, body) = served.get("/v1/audit?limit=lots", Some(admin));
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_request")
+    );
+    let (status, body) = served.post("/v1/knowledge-bases", Some(admin), json!({ "name": "handbook" }));
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::CONFLICT, "already_exists")
+    );
+
+    // Probes, metrics and the OpenAPI document.
+    assert_eq!(served.get("/healthz", None).0, StatusCode::OK);
+    assert_eq!(served.get("/readyz", None).0, StatusCode::OK);
+    let (status, metrics) = served.get("/metrics", None);
+    assert_eq!(status, StatusCode::OK);
+    let metrics = metrics.as_str().unwrap();
+    assert!(
+        metrics.contains(r#"groundwork_http_requests_total{method="POST",route="/v1/knowledge-bases/{name}/retrieve",status="400"}"#),
+        "{metrics}"
+    );
+    let (status, openapi) = served.get("/openapi.json", None);
+    assert_eq!(status, StatusCode::OK);
+    assert!(openapi["paths"]["/v1/knowledge-bases/{name}/retrieve"]["post"].is_object());
+    assert!(openapi["components"]["schemas"]["RetrieveResponse"].is_object());
+}
+
+#[test]
+fn syncs_run_as_jobs_and_new_documents_are_searchable_at_once() {
+    let Some(model) = model_dir() else { return };
+    let served = Served::start(&model, ServerConfig::default());
+    let admin = served.admin_token.as_str();
+    // Warm the knowledge base in the server before the store changes under it.
+    assert!(!served.retrieve(admin, "parental leave", 3).is_empty());
+
+    write(
+        &served.docs.join("hr/remote.md"),
+        "# Remote work\n\nStaff may work from home on Mondays and Fridays with their manager's approval.\n",
+    );
+    let (status, accepted) = served.post("/v1/knowledge-bases/handbook/sync", Some(admin), json!({}));
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let job_url = accepted["status_url"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let job = loop {
+        let (status, job) = served.get(&job_url, Some(admin));
+        assert_eq!(status, StatusCode::OK);
+        if job["state"] != "running" {
+            break job;
+        }
+        assert!(Instant::now() < deadline, "sync job did not finish: {job}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(job["report"]["added"], 1, "{job}");
+
+    let found = served.retrieve(admin, "work from home on Fridays", 1);
+    assert!(uris(&found)[0].ends_with("hr/remote.md"), "{found:?}");
+
+    // A sync the caller may not run is refused up front, not queued.
+    served
+        .groundwork
+        .add_principal(PrincipalKind::User, "bob")
+        .unwrap();
+    served
+        .groundwork
+        .add_grant(
+            Grantee::User("bob".into()),
+            served.docs.to_str().unwrap(),
+            Level::Read,
+            None,
+        )
+        .unwrap();
+    let bob = served.groundwork.create_token("bob", None, None).unwrap().token;
+    let (status, body) = served.post("/v1/knowledge-bases/handbook/sync", Some(&bob), json!({}));
+    assert_eq!((status, error_code(&body)), (StatusCode::FORBIDDEN, "forbidden"));
+    // …and a document deleted from the source leaves bob's results after the next sync.
+    std::fs::remove_file(served.docs.join("hr/remote.md")).unwrap();
+    served.groundwork.sync("handbook", &mut ()).unwrap();
+    let after = served.retrieve(&bob, "work from home on Fridays", 5);
+    assert!(
+        uris(&after).iter().all(|u| !u.ends_with("hr/remote.md")),
+        "{after:?}"
+    );
+}
+
+#[test]
+fn https_when_configured_and_a_stalled_handshake_blocks_no_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key, ca) = (
+        dir.path().join("cert.pem"),
+        dir.path().join("key.pem"),
+        dir.path().join("ca.pem"),
+    );
+    // A throwaway CA and a server certificate it signs (clients refuse a CA as a server's
+    // own certificate).
+    let script = r#"set -e
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+            -subj /CN=test-ca -keyout ca-key.pem -out ca.pem 2>/dev/null
+        openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+            -subj /CN=localhost -keyout key.pem -out server.csr 2>/dev/null
+        printf 'basicConstraints=critical,CA:FALSE\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n' > ext.cnf
+        openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 1 \
+            -extfile ext.cnf -out cert.pem 2>/dev/null"#;
+    let made = std::process::Command::new("bash")
+        .args(["-c", script])
+        .current_dir(dir.path())
+        .output()
+        .expect("bash and openssl are installed (.ci/run installs openssl)");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let home = dir.path().join("home");
+    Groundwork::init(&home).unwrap();
+    let groundwork = Groundwork::open(&home).unwrap();
+
+    // A key file that is not a key is refused with a clear error that quotes no key bytes.
+    let error = groundwork_server::tls::acceptor(&cert, &cert)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        error.contains("private key") && !error.contains("BEGIN"),
+        "{error}"
+    );
+    let acceptor = groundwork_server::tls::acceptor(&cert, &key).unwrap();
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let state = AppState::new(groundwork, ServerConfig::default());
+    let thread = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let tcp = tokio::net::TcpListener::from_std(listener).unwrap();
+            let tls = groundwork_server::tls::TlsListener::new(tcp, acceptor).unwrap();
+            groundwork_server::serve(state, tls, async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+    });
+
+    // A client that connects and never speaks holds no one up.
+    let _stalled = std::net::TcpStream::connect(address).unwrap();
+    let root = reqwest::Certificate::from_pem(&std::fs::read(&ca).unwrap()).unwrap();
+    let client = Client::builder()
+        .add_root_certificate(root)
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let response = client.get(format!("https://{address}/healthz")).send().unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    // Plain HTTP to the TLS port gets no HTTP answer.
+    let plain = Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+    assert!(plain.get(format!("http://{address}/healthz")).send().is_err());
+
+    stop.send(()).unwrap();
+    thread.join().unwrap();
+}
