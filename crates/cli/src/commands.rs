@@ -7,9 +7,7 @@ use crate::output::{SyncProgress, print_json};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use groundwork_core::{Answer, ChunkingConfig, Filter, KnowledgeBaseConfig, SourceConfig};
-use groundwork_service::{
-    BenchOptions, EvalOptions, Groundwork, SearchRequest, SearchType, SyncReport, extractive_answer,
-};
+use groundwork_service::{BenchOptions, EvalOptions, Groundwork, SearchRequest, SearchType, SyncReport};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -357,7 +355,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let groundwork = credentials.open(&home)?;
             let searcher = groundwork.searcher(&kb)?;
-            let answer = extractive_answer(&searcher, &question, retrieval.k, retrieval.filter()?)?;
+            let answer =
+                groundwork_service::ask(&searcher, &question, retrieval.k, retrieval.filter()?, None)?;
             print_answer(&answer, json)?;
         }
         Command::Index {

@@ -56,6 +56,15 @@ pub struct Answer {
     pub mode: AnswerMode,
     pub text: String,
     pub citations: Vec<Citation>,
-    /// Identifies the models involved (embedder fingerprint; later the LLM id).
+    /// Identifies the models involved (embedder fingerprint, and the LLM that wrote the text).
     pub models: Vec<String>,
+    /// Tokens the LLM was billed for, where its server reported them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<TokenUsage>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenUsage {
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
 }

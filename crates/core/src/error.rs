@@ -29,6 +29,8 @@ pub enum ErrorCode {
     Unauthenticated,
     /// The principal is known but not allowed to do this.
     Forbidden,
+    /// The language model failed: unreachable, timed out, rate limited, or answered garbage.
+    GenerationFailed,
     /// Anything else: a bug or an environment failure. The message says what.
     Internal,
 }
@@ -46,6 +48,7 @@ impl ErrorCode {
             ErrorCode::Corrupt => "corrupt",
             ErrorCode::Unauthenticated => "unauthenticated",
             ErrorCode::Forbidden => "forbidden",
+            ErrorCode::GenerationFailed => "generation_failed",
             ErrorCode::Internal => "internal",
         }
     }
@@ -63,6 +66,7 @@ impl ErrorCode {
             ErrorCode::Corrupt => 9,
             ErrorCode::Unauthenticated => 10,
             ErrorCode::Forbidden => 11,
+            ErrorCode::GenerationFailed => 12,
             ErrorCode::Internal => 1,
         }
     }

@@ -11,7 +11,7 @@ pub mod hit;
 pub mod kb;
 pub mod llm;
 
-pub use answer::{Answer, AnswerMode, AnswerSentence, Citation, Reference};
+pub use answer::{Answer, AnswerMode, AnswerSentence, Citation, Reference, TokenUsage};
 pub use error::ErrorCode;
 pub use filter::{Filter, FilterError};
 pub use hit::Hit;

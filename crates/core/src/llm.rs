@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 pub enum LlmConfig {
     /// Any OpenAI-compatible `/chat/completions` endpoint (vLLM, llama.cpp server, Ollama,
     /// LM Studio, OpenAI). `base_url` includes the version path, e.g. `http://127.0.0.1:8000/v1`.
+    #[serde(rename = "openai")]
     OpenAi {
         base_url: String,
         model: String,

@@ -167,6 +167,7 @@ impl OpenAiChat {
         let mut usage_seen = None;
         let mut finish_reason = None;
         let mut done = false;
+        let mut finished = false;
         let mut line = Vec::new();
         while !done {
             line.clear();
@@ -186,6 +187,7 @@ impl OpenAiChat {
             let Some(event) = event else { continue };
             let data = event.data.trim();
             if data == "[DONE]" {
+                finished = true;
                 break;
             }
             if data.is_empty() {
@@ -232,6 +234,13 @@ impl OpenAiChat {
                 deliver(&piece);
                 text.push_str(&piece);
             }
+        }
+        // A stream ends with `[DONE]`; servers that omit it still send a finish reason. With
+        // neither, the connection broke mid-answer.
+        if !finished && finish_reason.is_none() {
+            return Err(
+                LlmError::Transport("the stream ended before the answer was complete".to_owned()).into(),
+            );
         }
         if text.is_empty() && finish_reason.is_none() {
             return Err(LlmError::Malformed("the stream ended without any content".to_owned()).into());

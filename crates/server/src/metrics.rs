@@ -31,6 +31,9 @@ pub struct Metrics {
     syncs_failed: AtomicU64,
     tokens_embedded: AtomicU64,
     embedding_millis: AtomicU64,
+    answers_generated: AtomicU64,
+    llm_prompt_tokens: AtomicU64,
+    llm_completion_tokens: AtomicU64,
 }
 
 impl Metrics {
@@ -61,6 +64,17 @@ impl Metrics {
         self.tokens_embedded
             .fetch_add(tokens_embedded as u64, Ordering::Relaxed);
         self.embedding_millis.fetch_add(duration_ms, Ordering::Relaxed);
+    }
+
+    /// Counts an answer and, when a model wrote it and reported usage, its tokens.
+    pub fn generated(&self, usage: Option<groundwork_core::TokenUsage>) {
+        self.answers_generated.fetch_add(1, Ordering::Relaxed);
+        if let Some(usage) = usage {
+            self.llm_prompt_tokens
+                .fetch_add(usage.prompt_tokens, Ordering::Relaxed);
+            self.llm_completion_tokens
+                .fetch_add(usage.completion_tokens, Ordering::Relaxed);
+        }
     }
 
     /// The exposition text; `syncs_running` comes from the job table.
@@ -133,6 +147,24 @@ impl Metrics {
                 "counter",
                 "Tokens embedded by syncs.",
                 self.tokens_embedded.load(Ordering::Relaxed),
+            ),
+            (
+                "groundwork_answers_total",
+                "counter",
+                "Answers returned (generated or extractive).",
+                self.answers_generated.load(Ordering::Relaxed),
+            ),
+            (
+                "groundwork_llm_prompt_tokens_total",
+                "counter",
+                "Prompt tokens sent to language models.",
+                self.llm_prompt_tokens.load(Ordering::Relaxed),
+            ),
+            (
+                "groundwork_llm_completion_tokens_total",
+                "counter",
+                "Tokens written by language models.",
+                self.llm_completion_tokens.load(Ordering::Relaxed),
             ),
         ];
         for (name, kind, help, value) in gauges {

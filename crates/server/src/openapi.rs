@@ -16,7 +16,7 @@ use utoipa::{Modify, OpenApi};
         routes::list_kbs, routes::create_kb, routes::kb_status, routes::delete_kb,
         routes::list_sources, routes::add_source, routes::remove_source,
         routes::start_sync, routes::job,
-        routes::retrieve, routes::retrieve_and_generate,
+        routes::retrieve, routes::retrieve_and_generate, routes::retrieve_and_generate_stream,
         routes::audit_query, routes::audit_verify,
         routes::list_users, routes::add_user, routes::remove_user,
         routes::list_groups, routes::add_group, routes::remove_group,

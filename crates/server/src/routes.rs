@@ -51,6 +51,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/v1/knowledge-bases/{name}/retrieve-and-generate",
             post(retrieve_and_generate),
         )
+        .route(
+            "/v1/knowledge-bases/{name}/retrieve-and-generate-stream",
+            post(retrieve_and_generate_stream),
+        )
         .route("/v1/audit", get(audit_query))
         .route("/v1/audit/verify", get(audit_verify))
         .route("/v1/users", get(list_users).post(add_user))
@@ -414,10 +418,85 @@ pub async fn retrieve_and_generate(
     let answer = state
         .run(move || {
             let searcher = caller.searcher(&name)?;
-            groundwork_service::extractive_answer(&searcher, &question, options.k, options.filter)
+            groundwork_service::ask(&searcher, &question, options.k, options.filter, None)
         })
         .await?;
+    state.metrics.generated(answer.usage);
     Ok(axum::Json(answer.into()))
+}
+
+/// Server-sent events: `delta` events carry the text as the model writes it (raw, with its
+/// `[n]` markers); one `done` event carries the final response (clean text and citations, as
+/// `retrieve-and-generate` returns it), or one `error` event `{code, message}`.
+#[utoipa::path(post, path = "/v1/knowledge-bases/{name}/retrieve-and-generate-stream", tag = "retrieval", security(("bearer" = [])),
+    params(("name" = String, Path)), request_body = RetrieveAndGenerateRequest,
+    responses((status = 200, description = "text/event-stream of `delta`, then `done` or `error`", content_type = "text/event-stream"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub async fn retrieve_and_generate_stream(
+    State(state): Shared,
+    Caller(caller): Caller,
+    Path(name): Path<String>,
+    Body(body): Body<RetrieveAndGenerateRequest>,
+) -> Result<Response, ApiError> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    let options = body.retrieval_configuration.unwrap_or_default().options()?;
+    let question = body.input.text;
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Event>(64);
+    let worker_state = state.clone();
+    let deadline = std::time::Duration::from_secs(state.config().request_timeout_secs.max(1));
+    let worker = tokio::task::spawn_blocking(move || {
+        let deltas = sender.clone();
+        let mut deliver = |piece: &str| {
+            // A client that went away stops receiving; the generation itself runs to its end.
+            let _ = deltas.blocking_send(Event::default().event("delta").data(piece));
+        };
+        let result = caller.searcher(&name).and_then(|searcher| {
+            groundwork_service::ask(
+                &searcher,
+                &question,
+                options.k,
+                options.filter,
+                Some(&mut deliver),
+            )
+        });
+        let last = match result {
+            Ok(answer) => {
+                worker_state.metrics.generated(answer.usage);
+                let response = RetrieveAndGenerateResponse::from(answer);
+                Event::default()
+                    .event("done")
+                    .json_data(&response)
+                    .unwrap_or_default()
+            }
+            Err(error) => error_event(ApiError::from(error)),
+        };
+        let _ = sender.blocking_send(last);
+    });
+    // The stream ends when the worker drops its sender. Past the request timeout the client
+    // gets an error event and the stream ends; the worker is left to finish on its own.
+    let deadline = tokio::time::Instant::now() + deadline;
+    let seconds = state.config().request_timeout_secs.max(1);
+    drop(worker);
+    let stream = futures::stream::unfold(Some(receiver), move |receiver| async move {
+        let mut receiver = receiver?;
+        match tokio::time::timeout_at(deadline, receiver.recv()).await {
+            Ok(Some(event)) => Some((Ok::<_, std::convert::Infallible>(event), Some(receiver))),
+            Ok(None) => None,
+            Err(_) => Some((Ok(error_event(ApiError::timeout(seconds))), None)),
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
+}
+
+fn error_event(error: ApiError) -> axum::response::sse::Event {
+    let body = ErrorBody {
+        code: error.code.to_owned(),
+        message: error.message,
+    };
+    axum::response::sse::Event::default()
+        .event("error")
+        .json_data(&body)
+        .unwrap_or_default()
 }
 
 // ---- audit -----------------------------------------------------------------------------

@@ -48,6 +48,11 @@ fn write(path: &Path, text: &str) {
 
 impl Served {
     fn start(model: &Path, config: ServerConfig) -> Served {
+        Served::start_with(model, config, "")
+    }
+
+    /// [`Self::start`] with `extra` appended to the home's `config.toml`.
+    fn start_with(model: &Path, config: ServerConfig, extra: &str) -> Served {
         // SAFETY: set before any thread of this test reads the environment.
         unsafe { std::env::set_var("GROUNDWORK_MODEL_DIR", model) };
         let dir = tempfile::tempdir().unwrap();
@@ -66,6 +71,11 @@ impl Served {
             "# Budget\n\nThe confidential budget for next year cuts travel spending by a third.\n",
         );
         Groundwork::init(&home).unwrap();
+        if !extra.is_empty() {
+            let path = home.join("config.toml");
+            let text = std::fs::read_to_string(&path).unwrap();
+            std::fs::write(&path, format!("{text}\n{extra}\n")).unwrap();
+        }
         let groundwork = Groundwork::open(&home).unwrap();
         groundwork
             .create_kb("handbook", KnowledgeBaseConfig::default())
@@ -552,4 +562,168 @@ fn https_when_configured_and_a_stalled_handshake_blocks_no_one() {
 
     stop.send(()).unwrap();
     thread.join().unwrap();
+}
+
+/// The deterministic chat-model server of the `llm` crate's tests, as a real process.
+struct FakeModel {
+    child: std::process::Child,
+    base: String,
+}
+
+impl FakeModel {
+    fn start() -> FakeModel {
+        use std::io::BufRead;
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../llm/tests/fake_llm.py");
+        let mut child = std::process::Command::new("python3")
+            .arg(script)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs the fake model server");
+        let mut first = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        let port = first.trim().strip_prefix("PORT ").unwrap().to_owned();
+        FakeModel {
+            child,
+            base: format!("http://127.0.0.1:{port}/v1"),
+        }
+    }
+}
+
+impl Drop for FakeModel {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn generated_answers_cite_only_readable_sources_and_stream() {
+    let Some(model) = model_dir() else { return };
+    let llm = FakeModel::start();
+    let extra = format!(
+        "[llm]\nprovider = \"openai\"\nbase_url = \"{}\"\nmodel = \"fake-model\"\n",
+        llm.base
+    );
+    let served = Served::start_with(&model, ServerConfig::default(), &extra);
+    let admin = served.admin_token.as_str();
+    served
+        .groundwork
+        .add_principal(PrincipalKind::User, "alice")
+        .unwrap();
+    let hr = served.docs.join("hr");
+    served
+        .groundwork
+        .add_grant(
+            Grantee::User("alice".into()),
+            hr.to_str().unwrap(),
+            Level::Read,
+            None,
+        )
+        .unwrap();
+    let alice = served.groundwork.create_token("alice", None, None).unwrap().token;
+    let question =
+        json!({ "input": { "text": "What is the confidential budget and how long is parental leave?" } });
+    let generate = "/v1/knowledge-bases/handbook/retrieve-and-generate";
+
+    let (status, answer) = served.post(generate, Some(&alice), question.clone());
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["mode"], "generated", "{answer}");
+    let text = answer["output"]["text"].as_str().unwrap();
+    assert!(!text.contains('['), "markers are stripped: {text}");
+    assert!(!text.contains("budget"), "alice cannot read finance/: {text}");
+    assert!(
+        answer["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m == "openai:fake-model")
+    );
+    let citations = answer["citations"].as_array().unwrap();
+    assert!(!citations.is_empty(), "{answer}");
+    for citation in citations {
+        let part = &citation["generatedResponsePart"]["textResponsePart"];
+        let start = part["span"]["start"].as_u64().unwrap() as usize;
+        let end = part["span"]["end"].as_u64().unwrap() as usize;
+        let spanned: String = text.chars().skip(start).take(end - start).collect();
+        assert_eq!(spanned, part["text"].as_str().unwrap());
+        for reference in citation["retrievedReferences"].as_array().unwrap() {
+            let uri = reference["location"]["fileLocation"]["uri"].as_str().unwrap();
+            assert!(uri.contains("/hr/"), "{uri}");
+        }
+    }
+
+    // Streaming: deltas as the model writes, then the same final answer.
+    let response = served
+        .client
+        .post(format!("{}{generate}-stream", served.base))
+        .bearer_auth(&alice)
+        .json(&question)
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(content_type.starts_with("text/event-stream"), "{content_type}");
+    let body = response.text().unwrap();
+    let mut deltas = String::new();
+    let mut done = None;
+    for block in body.split("\n\n") {
+        let event = block
+            .lines()
+            .find_map(|l| l.strip_prefix("event: "))
+            .unwrap_or_default();
+        let data = block
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .collect::<Vec<_>>()
+            .join("\n");
+        match event {
+            "delta" => deltas.push_str(&data),
+            "done" => done = Some(serde_json::from_str::<Value>(&data).unwrap()),
+            _ => {}
+        }
+    }
+    let done = done.unwrap_or_else(|| panic!("no done event in {body}"));
+    assert_eq!(done["output"]["text"], answer["output"]["text"]);
+    assert!(deltas.contains("[1]"), "deltas are the raw model text: {deltas}");
+
+    // A model told by a document to misbehave, citing a source that does not exist: no citation.
+    let (status, injected) = served.post(
+        generate,
+        Some(&alice),
+        json!({ "input": { "text": "INJECTED parental leave" } }),
+    );
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(injected["citations"].as_array().unwrap().len(), 0, "{injected}");
+
+    // A model that answers garbage is a typed upstream error, and audited.
+    let (status, failed) = served.post(
+        generate,
+        Some(&alice),
+        json!({ "input": { "text": "MALFORMED parental leave" } }),
+    );
+    assert_eq!(
+        (status, error_code(&failed)),
+        (StatusCode::BAD_GATEWAY, "generation_failed")
+    );
+    let (_, asks) = served.get("/v1/audit?actor=alice&action=ask", Some(admin));
+    let outcomes: Vec<&str> = asks
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["ok", "ok", "ok", "error"], "{asks}");
+    assert!(asks[0]["models"].as_str().unwrap().contains("openai:fake-model"));
+
+    let (_, metrics) = served.get("/metrics", None);
+    let tokens = metrics
+        .as_str()
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("groundwork_llm_completion_tokens_total "))
+        .unwrap()
+        .to_owned();
+    assert_ne!(tokens, "groundwork_llm_completion_tokens_total 0");
 }

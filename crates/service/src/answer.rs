@@ -1,13 +1,21 @@
-//! The extractive answer: the sentences of the top chunks that are closest in meaning to the
-//! question, each cited to its object version, chunk and character span.
+//! Answers with citations, two ways, in one [`Answer`] shape:
 //!
-//! No text is generated, so nothing can be invented and a prompt injection inside a document is
-//! at worst quoted, never obeyed. The LLM path of a later milestone fills the same [`Answer`].
+//! - **generated** ([`ask`] with an LLM configured for the knowledge base or in `[llm]`): the
+//!   retrieved chunks (already filtered by the actor's access) become numbered, delimited sources
+//!   of a prompt; the model's `[n]` markers are mapped back to spans and references.
+//! - **extractive** (no LLM): the sentences of the top chunks closest in meaning to the question,
+//!   each cited to its object version, chunk and character span. Nothing is generated, so nothing
+//!   can be invented and a prompt injection inside a document is at worst quoted, never obeyed.
 
 use crate::error::ServiceError;
 use crate::search::{SearchRequest, Searcher};
-use groundwork_core::{Answer, AnswerMode, Citation, Filter, Hit, Reference};
+use groundwork_core::{
+    Answer, AnswerMode, Citation, ErrorCode, Filter, Hit, LlmConfig, Reference, TokenUsage,
+};
+use groundwork_govern::audit::ChunkRef;
 use groundwork_index::SearchType;
+use groundwork_llm::prompt::SourceText;
+use groundwork_llm::{LlmError, citations, prompt};
 
 /// Sentences quoted at most.
 const MAX_SENTENCES: usize = 3;
@@ -16,13 +24,44 @@ const MAX_CANDIDATES: usize = 48;
 /// Sentences much weaker than the best one are left out.
 const RELATIVE_FLOOR: f32 = 0.75;
 
-/// Answers `question` from the knowledge base behind `searcher`, as the searcher's actor, and
-/// audits the question with every chunk the answer was drawn from.
-pub fn extractive_answer(
+/// Answers `question` from the knowledge base behind `searcher`, as the searcher's actor: with
+/// the knowledge base's LLM, else the `[llm]` default, else extractively. `on_delta` receives
+/// the generated text as it arrives (raw, citation markers included); the returned answer holds
+/// the clean text and its citations. Audited as `ask` with every chunk the model was shown and
+/// every model involved.
+pub fn ask(
     searcher: &Searcher<'_>,
     question: &str,
     k: usize,
     filter: Option<Filter>,
+    on_delta: Option<&mut dyn FnMut(&str)>,
+) -> Result<Answer, ServiceError> {
+    let configured = searcher
+        .knowledge_base()
+        .config
+        .llm
+        .clone()
+        .or_else(|| searcher.groundwork().config().llm.clone());
+    let Some(llm) = configured else {
+        let answer = extractive_answer(searcher, question, k, filter)?;
+        if let Some(deliver) = on_delta {
+            deliver(&answer.text);
+        }
+        return Ok(answer);
+    };
+    audited_ask(searcher, question, k, filter, |request, used, models| {
+        generate(searcher, &llm, request, on_delta, used, models)
+    })
+}
+
+/// Runs one `ask` and appends its audit record: the question, every chunk the answer was drawn
+/// from (`used`) and every model involved (`models`, starting with the embedder).
+fn audited_ask(
+    searcher: &Searcher<'_>,
+    question: &str,
+    k: usize,
+    filter: Option<Filter>,
+    body: impl FnOnce(&SearchRequest, &mut Vec<ChunkRef>, &mut Vec<String>) -> Result<Answer, ServiceError>,
 ) -> Result<Answer, ServiceError> {
     let started = std::time::Instant::now();
     let request = SearchRequest {
@@ -35,17 +74,107 @@ pub fn extractive_answer(
         searcher
             .groundwork()
             .entry("ask", Some(&searcher.knowledge_base().name), request.audit_json());
-    entry.models = vec![searcher.embedder().fingerprint().to_string()];
     let mut used = Vec::new();
-    let result = answer(searcher, &request, &mut used);
+    let mut models = vec![searcher.embedder().fingerprint().to_string()];
+    let result = body(&request, &mut used, &mut models);
+    entry.models = models;
     searcher.groundwork().record_read(entry, started, &result, used)?;
     result
+}
+
+fn generate(
+    searcher: &Searcher<'_>,
+    llm: &LlmConfig,
+    request: &SearchRequest,
+    on_delta: Option<&mut dyn FnMut(&str)>,
+    used: &mut Vec<ChunkRef>,
+    models: &mut Vec<String>,
+) -> Result<Answer, ServiceError> {
+    let hits = searcher.retrieve(request)?.hits;
+    *used = crate::search::chunk_refs(&hits);
+    if hits.is_empty() {
+        // Nothing readable matched: no call to the model, which could only invent.
+        return Ok(Answer {
+            mode: AnswerMode::NoAnswer,
+            text: "No passage you can read in the knowledge base answers this question.".to_string(),
+            citations: Vec::new(),
+            models: models.clone(),
+            usage: None,
+        });
+    }
+    let model = groundwork_llm::connect(llm).map_err(generation_error)?;
+    models.push(model.id());
+    let sources: Vec<SourceText<'_>> = hits
+        .iter()
+        .map(|hit| SourceText {
+            uri: &hit.uri,
+            text: &hit.content,
+        })
+        .collect();
+    let chat = prompt::build(&request.query, &sources, llm.limits());
+    let reply = model.chat(&chat, on_delta).map_err(generation_error)?;
+    let mapped = citations::map(&reply.text, hits.len());
+    let citations = mapped
+        .citations
+        .iter()
+        .map(|cited| Citation {
+            start: cited.start,
+            end: cited.end,
+            references: cited
+                .sources
+                .iter()
+                .map(|&n| chunk_reference(&hits[n - 1]))
+                .collect(),
+        })
+        .collect();
+    Ok(Answer {
+        mode: AnswerMode::Generated,
+        text: mapped.text,
+        citations,
+        models: models.clone(),
+        usage: reply.usage.map(|u| TokenUsage {
+            prompt_tokens: u.prompt_tokens,
+            completion_tokens: u.completion_tokens,
+        }),
+    })
+}
+
+/// A whole retrieved chunk as the evidence behind a generated sentence.
+fn chunk_reference(hit: &Hit) -> Reference {
+    Reference {
+        uri: hit.uri.clone(),
+        object_version: hit.object_version.clone(),
+        document_id: hit.document_id,
+        chunk_id: hit.chunk_id,
+        char_start: hit.char_start,
+        char_end: hit.char_end,
+        page: hit.page,
+        heading: hit.heading.clone(),
+        excerpt: hit.content.clone(),
+    }
+}
+
+fn generation_error(error: LlmError) -> ServiceError {
+    ServiceError::new(ErrorCode::GenerationFailed, error.to_string())
+}
+
+/// Answers `question` from the knowledge base behind `searcher`, as the searcher's actor, and
+/// audits the question with every chunk the answer was drawn from.
+pub fn extractive_answer(
+    searcher: &Searcher<'_>,
+    question: &str,
+    k: usize,
+    filter: Option<Filter>,
+) -> Result<Answer, ServiceError> {
+    audited_ask(searcher, question, k, filter, |request, used, _| {
+        answer(searcher, request, used)
+    })
 }
 
 fn answer(
     searcher: &Searcher<'_>,
     request: &SearchRequest,
-    used: &mut Vec<groundwork_govern::audit::ChunkRef>,
+    used: &mut Vec<ChunkRef>,
 ) -> Result<Answer, ServiceError> {
     let question = request.query.as_str();
     let response = searcher.retrieve(&SearchRequest { ..request.clone() })?;
@@ -69,6 +198,7 @@ fn answer(
             text: "No relevant passages were found in the knowledge base.".to_string(),
             citations: Vec::new(),
             models,
+            usage: None,
         });
     }
     let mut inputs: Vec<&str> = vec![question];
@@ -126,6 +256,7 @@ fn answer(
         text,
         citations,
         models,
+        usage: None,
     })
 }
 

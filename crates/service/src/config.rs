@@ -14,6 +14,10 @@ pub struct Config {
     pub audit: AuditConfig,
     pub oidc: OidcConfig,
     pub server: ServerConfig,
+    /// The model that writes answers when a knowledge base names none; extractive answers when
+    /// unset. `provider = "openai"` (`base_url`, `model`, `api_key_env`) or `"bedrock"`
+    /// (`region`, `model_id`), with optional `[llm.limits]`.
+    pub llm: Option<groundwork_core::LlmConfig>,
 }
 
 /// `groundwork serve`: where it listens and what one request may cost.

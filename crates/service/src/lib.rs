@@ -13,7 +13,7 @@ mod governance;
 mod home;
 mod search;
 
-pub use answer::extractive_answer;
+pub use answer::{ask, extractive_answer};
 pub use bench::{BenchOptions, BenchReport};
 pub use config::{Config, ServerConfig};
 pub use error::ServiceError;
