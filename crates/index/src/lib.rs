@@ -23,6 +23,7 @@ pub mod fusion;
 pub mod hnsw;
 pub mod lexical;
 mod persist;
+mod quantized;
 mod rng;
 mod topk;
 pub mod vector;

@@ -29,6 +29,7 @@ use crate::allowed::IdMap;
 use crate::distance::{DotFn, kernel, normalize};
 use crate::hnsw::{Hnsw, HnswParams, VectorsRef};
 use crate::persist::{open_checked, write_atomically};
+use crate::quantized::Codes;
 use crate::topk::TopK;
 use crate::{AllowedDocs, IndexError, Result, ScoredChunk};
 
@@ -42,6 +43,9 @@ const MAX_DIM: usize = 65_536;
 const MAX_SLOTS: usize = u32::MAX as usize - 1;
 /// Scan block size for the parallel exact scan.
 const SCAN_BLOCK: usize = 4096;
+/// Allow-lists of at least this many chunks are scanned through the 8-bit codes first (see
+/// [`crate::quantized`]); below it the f32 scan is as fast.
+const QUANTIZED_SCAN_MIN: usize = 2048;
 
 /// Tuning knobs; the defaults suit 384-d sentence embeddings.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -86,6 +90,8 @@ pub struct VectorIndex {
     dot: DotFn,
     /// `slots * dim` normalised components.
     data: Vec<f32>,
+    /// 8-bit codes of `data`, slot for slot.
+    codes: Codes,
     chunk_ids: Vec<u64>,
     doc_ids: Vec<u64>,
     live: Vec<bool>,
@@ -118,6 +124,7 @@ impl VectorIndex {
             config,
             dot: kernel(),
             data: Vec::new(),
+            codes: Codes::new(dim.max(1)),
             chunk_ids: Vec::new(),
             doc_ids: Vec::new(),
             live: Vec::new(),
@@ -170,6 +177,7 @@ impl VectorIndex {
             + self.slot_by_chunk.capacity() * 16
             + self.slots_by_doc.capacity() * 40
             + self.live_count * 4
+            + self.codes.memory_bytes()
             + self.graph.as_ref().map_or(0, Hnsw::memory_bytes)
     }
 
@@ -197,6 +205,7 @@ impl VectorIndex {
         let start = self.data.len();
         self.data.extend_from_slice(vector);
         normalize(&mut self.data[start..]);
+        self.codes.push(&self.data[start..]);
         self.chunk_ids.push(chunk_id);
         self.doc_ids.push(doc_id);
         self.live.push(true);
@@ -281,6 +290,7 @@ impl VectorIndex {
             write += 1;
         }
         self.data.truncate(write * dim);
+        self.codes.rebuild(&self.data);
         self.chunk_ids.truncate(write);
         self.doc_ids.truncate(write);
         self.live = vec![true; write];
@@ -461,6 +471,9 @@ impl VectorIndex {
     }
 
     fn exact_slots(&self, query: &[f32], k: usize, slots: &[u32]) -> TopK<u32> {
+        if slots.len() >= QUANTIZED_SCAN_MIN {
+            return self.exact_slots_quantized(query, k, slots);
+        }
         if slots.len() < self.config.parallel_scan_min {
             return self.scan_slots(query, k, slots);
         }
@@ -474,6 +487,67 @@ impl VectorIndex {
                     a
                 },
             )
+    }
+
+    /// The exact top-`k` of `slots`, reading 8-bit codes for all of them and f32 vectors only
+    /// for the few that can still make the top-`k` (see [`crate::quantized`]).
+    fn exact_slots_quantized(&self, query: &[f32], k: usize, slots: &[u32]) -> TopK<u32> {
+        let code = self.codes.query(query);
+        let shortlist = k.saturating_mul(4).max(32);
+        // Pass 1: approximate scores and upper bounds; the best approximations are shortlisted.
+        let scan = |block: &[u32]| {
+            let mut top = TopK::new(shortlist);
+            let mut uppers = Vec::with_capacity(block.len());
+            for &slot in block {
+                let (approx, upper) = self.codes.score(&code, slot as usize);
+                top.push(approx, self.chunk_ids[slot as usize], slot);
+                uppers.push(upper);
+            }
+            (top, uppers)
+        };
+        let (approximate, uppers) = if slots.len() < self.config.parallel_scan_min {
+            scan(slots)
+        } else {
+            let parts: Vec<(TopK<u32>, Vec<f32>)> = slots.par_chunks(SCAN_BLOCK).map(scan).collect();
+            let mut top = TopK::new(shortlist);
+            let mut uppers = Vec::with_capacity(slots.len());
+            for (part, part_uppers) in parts {
+                top.merge(part);
+                uppers.extend(part_uppers);
+            }
+            (top, uppers)
+        };
+        // Exact scores of the shortlist give the k-th best exact score…
+        let mut shortlisted: Vec<u32> = approximate
+            .into_sorted_vec()
+            .into_iter()
+            .map(|c| c.item)
+            .collect();
+        let mut exact = TopK::new(k);
+        for &slot in &shortlisted {
+            exact.push(
+                self.score_slot(query, slot as usize),
+                self.chunk_ids[slot as usize],
+                slot,
+            );
+        }
+        // …and pass 2 re-scores every other slot whose bound reaches it (ties included).
+        let threshold = if exact.len() >= k {
+            exact.threshold().unwrap_or(f32::NEG_INFINITY)
+        } else {
+            f32::NEG_INFINITY
+        };
+        shortlisted.sort_unstable();
+        for (&slot, &upper) in slots.iter().zip(&uppers) {
+            if upper >= threshold && shortlisted.binary_search(&slot).is_err() {
+                exact.push(
+                    self.score_slot(query, slot as usize),
+                    self.chunk_ids[slot as usize],
+                    slot,
+                );
+            }
+        }
+        exact
     }
 
     /// Graph search plus an exact scan of slots added after the last build.
@@ -624,6 +698,8 @@ impl VectorIndex {
         }
         let mut index = VectorIndex::with_config(dim, config);
         index.data = data;
+        // Derived from the vectors, so not stored: the file format stays as it was.
+        index.codes.rebuild(&index.data);
         index.chunk_ids = chunk_ids;
         index.doc_ids = doc_ids;
         index.live = live_bytes.into_iter().map(|b| b == 1).collect();
