@@ -12,9 +12,11 @@
 //!   results never miss fresh data.
 //!
 //! Filters: a small allowed set (few chunks, or a small fraction of the
-//! index) is scanned exactly through the doc-id → slots map; a large one is
-//! applied during graph traversal, widening the beam until the top-k is
-//! full and falling back to an exact scan if the graph still comes up short.
+//! index) is scanned exactly through the doc-id → slots map — through the
+//! 8-bit codes of [`crate::quantized`] once it is large enough for memory
+//! traffic to dominate; a large one is applied during graph traversal,
+//! widening the beam until the top-k is full and falling back to an exact
+//! scan if the graph still comes up short.
 //!
 //! Updates append a new slot and tombstone the old one; `build_ann`
 //! compacts and rebuilds once tombstones exceed
