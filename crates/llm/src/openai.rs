@@ -11,8 +11,12 @@ use crate::sse;
 use crate::{ChatModel, ChatRequest, ChatResponse, LlmError, Usage};
 use groundwork_core::LlmLimits;
 use serde_json::{Value, json};
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 use std::time::Duration;
+
+/// Longest server-sent-event line accepted; a server that sends more without a line break is
+/// broken or hostile, and must not grow our memory without bound.
+const MAX_STREAM_LINE: u64 = 1 << 20;
 
 pub struct OpenAiChat {
     client: reqwest::blocking::Client,
@@ -117,27 +121,11 @@ impl OpenAiChat {
     fn read_body(&self, text: &str) -> Result<ChatResponse, Failure> {
         let value: Value = serde_json::from_str(text)
             .map_err(|e| LlmError::Malformed(format!("not JSON ({e}): {}", crate::error::excerpt(text))))?;
-        if let Some(error) = value.get("error").filter(|e| !e.is_null()) {
-            return Err(LlmError::Malformed(format!(
-                "the server reported an error: {}",
-                error_message(error)
-            ))
-            .into());
-        }
+        reported_error(&value)?;
         let choice = value.get("choices").and_then(|c| c.get(0));
-        let content = choice
-            .and_then(|c| c.get("message"))
-            .and_then(|m| m.get("content"))
-            .and_then(content_text)
-            .or_else(|| {
-                choice
-                    .and_then(|c| c.get("text"))
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-            })
-            .ok_or_else(|| {
-                LlmError::Malformed(format!("no message content in: {}", crate::error::excerpt(text)))
-            })?;
+        let content = choice.and_then(|c| choice_text(c, "message")).ok_or_else(|| {
+            LlmError::Malformed(format!("no message content in: {}", crate::error::excerpt(text)))
+        })?;
         Ok(ChatResponse {
             text: content,
             model: value
@@ -171,13 +159,23 @@ impl OpenAiChat {
         let mut line = Vec::new();
         while !done {
             line.clear();
-            let read = reader.read_until(b'\n', &mut line).map_err(|e| {
-                if e.kind() == std::io::ErrorKind::TimedOut {
-                    LlmError::Timeout(self.limits.timeout_secs)
-                } else {
-                    LlmError::Transport(format!("the stream broke: {e}"))
-                }
-            })?;
+            // A line never grows past the cap, whatever the server sends.
+            let read = (&mut reader)
+                .take(MAX_STREAM_LINE)
+                .read_until(b'\n', &mut line)
+                .map_err(|e| {
+                    if e.kind() == std::io::ErrorKind::TimedOut {
+                        LlmError::Timeout(self.limits.timeout_secs)
+                    } else {
+                        LlmError::Transport(format!("the stream broke: {e}"))
+                    }
+                })?;
+            if read as u64 == MAX_STREAM_LINE && !line.ends_with(b"\n") {
+                return Err(LlmError::Malformed(format!(
+                    "a stream line is longer than {MAX_STREAM_LINE} bytes"
+                ))
+                .into());
+            }
             let event = if read == 0 {
                 done = true;
                 parser.finish()
@@ -199,13 +197,7 @@ impl OpenAiChat {
                     crate::error::excerpt(data)
                 ))
             })?;
-            if let Some(error) = chunk.get("error").filter(|e| !e.is_null()) {
-                return Err(LlmError::Malformed(format!(
-                    "the server reported an error: {}",
-                    error_message(error)
-                ))
-                .into());
-            }
+            reported_error(&chunk)?;
             if model.is_none() {
                 model = chunk.get("model").and_then(Value::as_str).map(str::to_owned);
             }
@@ -219,16 +211,7 @@ impl OpenAiChat {
             {
                 finish_reason = Some(reason.to_owned());
             }
-            let piece = choice
-                .and_then(|c| c.get("delta"))
-                .and_then(|d| d.get("content"))
-                .and_then(content_text)
-                .or_else(|| {
-                    choice
-                        .and_then(|c| c.get("text"))
-                        .and_then(Value::as_str)
-                        .map(str::to_owned)
-                });
+            let piece = choice.and_then(|c| choice_text(c, "delta"));
             if let Some(piece) = piece.filter(|p| !p.is_empty()) {
                 *streamed_any = true;
                 deliver(&piece);
@@ -280,6 +263,25 @@ impl ChatModel for OpenAiChat {
         response.attempts = attempts;
         Ok(response)
     }
+}
+
+/// An `error` object the server put in a 200 answer (some do) as a typed error.
+fn reported_error(value: &Value) -> Result<(), Failure> {
+    match value.get("error").filter(|e| !e.is_null()) {
+        Some(error) => {
+            Err(LlmError::Malformed(format!("the server reported an error: {}", error_message(error))).into())
+        }
+        None => Ok(()),
+    }
+}
+
+/// A choice's text: `message`/`delta` content (chat), else `text` (older completion servers).
+fn choice_text(choice: &Value, field: &str) -> Option<String> {
+    choice
+        .get(field)
+        .and_then(|m| m.get("content"))
+        .and_then(content_text)
+        .or_else(|| choice.get("text").and_then(Value::as_str).map(str::to_owned))
 }
 
 /// Message content as text: a string, or the text parts of a list; `None` for null/absent.
