@@ -174,20 +174,12 @@ fn schedule(state: &AppState) -> BTreeMap<String, Duration> {
     out
 }
 
-/// `30s`, `15m`, `6h`, `1d` (a minimum of 10 s, so a typo cannot make a busy loop).
+/// A duration as everywhere else in groundwork (`30s`, `15m`, `6h`, `1d`), with a minimum of
+/// 10 s so that a typo cannot make a busy loop.
 fn humantime_interval(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit())?;
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number.parse().ok()?;
-    let seconds = match unit {
-        "s" => number,
-        "m" => number.checked_mul(60)?,
-        "h" => number.checked_mul(3600)?,
-        "d" => number.checked_mul(86_400)?,
-        _ => return None,
-    };
-    (seconds >= 10).then(|| Duration::from_secs(seconds))
+    humantime::parse_duration(text.trim())
+        .ok()
+        .filter(|every| *every >= Duration::from_secs(10))
 }
 
 /// Syncs each scheduled knowledge base at its interval, as the server's own (administrator)
