@@ -346,7 +346,7 @@ pub async fn start_sync(
     // Decide access now rather than only inside the job, so a refused caller gets 403, not a job.
     let check = caller.clone();
     let kb = name.clone();
-    state.run(move || check.kb_status(&kb).map(|_| ())).await?;
+    state.run(move || check.check_sync(&kb)).await?;
     let id = jobs::start_sync(&state, caller, &name, "api");
     let accepted = JobAccepted {
         job_id: id,

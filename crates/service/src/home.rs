@@ -279,6 +279,14 @@ impl Groundwork {
 
     // ---- sync and indexes ------------------------------------------------------------------
 
+    /// Refuses (and audits) a sync this handle may not run, before any work starts: for a
+    /// caller that runs syncs in the background and must answer at once.
+    pub fn check_sync(&self, kb_name: &str) -> Result<(), ServiceError> {
+        self.require_admin("sync", Some(kb_name))?;
+        self.shared.store.kb(kb_name)?;
+        Ok(())
+    }
+
     /// Syncs every source of a knowledge base. One sync per knowledge base at a time: a second
     /// gets [`ErrorCode::Busy`].
     pub fn sync(&self, kb_name: &str, observer: &mut dyn SyncObserver) -> Result<SyncReport, ServiceError> {
