@@ -249,9 +249,9 @@ fn audit_records_are_masked_chained_and_tamper_evident() {
     for placeholder in [
         "[EMAIL]",
         "[PHONE]",
-        "[CREDIT_CARD]",
-        "[US_SSN]",
-        "[IBAN]",
+        "[CREDIT_DEBIT_CARD_NUMBER]",
+        "[US_SOCIAL_SECURITY_NUMBER]",
+        "[INTERNATIONAL_BANK_ACCOUNT_NUMBER]",
         "[IP_ADDRESS]",
         "[AWS_ACCESS_KEY]",
         "[AWS_SECRET_KEY]",
