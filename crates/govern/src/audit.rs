@@ -91,12 +91,19 @@ pub struct AuditRow {
 
 impl AuditEntry {
     /// Masks the entry and chains it after `(prev_seq, prev_hash)`.
-    pub fn seal(mut self, prev_seq: i64, prev_hash: &str) -> AuditRow {
+    pub fn seal(self, prev_seq: i64, prev_hash: &str) -> AuditRow {
+        self.mask().chain(prev_seq, prev_hash)
+    }
+
+    /// Masks the entry into the stored form of its fields, not yet chained: sequence 0 and
+    /// empty hashes until [`AuditRow::chain`] places it. Masking happens here, before the record
+    /// is written anywhere (the read-audit journal holds rows in this form).
+    pub fn mask(mut self) -> AuditRow {
         let masker = detector();
         masker.mask_json(&mut self.request);
         let mask_opt = |s: Option<String>| s.map(|s| masker.mask(&s));
-        let mut row = AuditRow {
-            seq: prev_seq + 1,
+        AuditRow {
+            seq: 0,
             at: self.at,
             actor: masker.mask(&self.actor),
             auth: self.auth,
@@ -108,15 +115,21 @@ impl AuditEntry {
             chunks: serde_json::to_string(&self.chunks).expect("chunk refs serialise"),
             models: serde_json::to_string(&self.models).expect("strings serialise"),
             latency_ms: self.latency_ms,
-            prev_hash: prev_hash.to_owned(),
+            prev_hash: String::new(),
             hash: String::new(),
-        };
-        row.hash = row.compute_hash();
-        row
+        }
     }
 }
 
 impl AuditRow {
+    /// Places a masked row after `(prev_seq, prev_hash)` and computes its hash.
+    pub fn chain(mut self, prev_seq: i64, prev_hash: &str) -> AuditRow {
+        self.seq = prev_seq + 1;
+        self.prev_hash = prev_hash.to_owned();
+        self.hash = self.compute_hash();
+        self
+    }
+
     /// `SHA-256(prev_hash ‖ canonical(row))`, hex.
     pub fn compute_hash(&self) -> String {
         let mut hasher = Sha256::new();

@@ -35,7 +35,7 @@ pub(crate) fn store_error_code(e: &groundwork_store::StoreError) -> ErrorCode {
         E::KbExists(_) | E::SourceExists(_) | E::PrincipalExists(_) => ErrorCode::AlreadyExists,
         E::Refused(_) => ErrorCode::InvalidRequest,
         E::Corrupt(_) | E::TooNew { .. } => ErrorCode::Corrupt,
-        E::Sqlite(_) => ErrorCode::Internal,
+        E::Sqlite(_) | E::AuditJournal(_) => ErrorCode::Internal,
     }
 }
 

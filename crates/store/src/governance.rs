@@ -10,6 +10,7 @@ use groundwork_govern::audit::{AuditEntry, AuditRow, GENESIS};
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 use serde::Serialize;
 
+use crate::audit_journal::ReadAuditJournal;
 use crate::store::write_transaction;
 use crate::{Store, StoreError};
 
@@ -92,34 +93,43 @@ fn audit_row(row: &Row<'_>) -> rusqlite::Result<AuditRow> {
 
 /// Appends `entry` after the current head, inside `tx`.
 pub(crate) fn append_audit(tx: &Transaction<'_>, entry: AuditEntry) -> Result<AuditRow> {
+    append_masked(tx, entry.mask())
+}
+
+/// Chains journalled rows (masked, unchained) after the current head, in order.
+pub(crate) fn chain_rows(tx: &Transaction<'_>, rows: Vec<AuditRow>) -> Result<()> {
+    for row in rows {
+        append_masked(tx, row)?;
+    }
+    Ok(())
+}
+
+fn append_masked(tx: &Transaction<'_>, masked: AuditRow) -> Result<AuditRow> {
     let head: Option<(i64, String)> = tx
-        .query_row(
-            "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .prepare_cached("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     let (seq, hash) = head.unwrap_or((0, GENESIS.to_owned()));
-    let row = entry.seal(seq, &hash);
-    tx.execute(
-        &format!("INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
-        params![
-            row.seq,
-            row.at,
-            row.actor,
-            row.auth,
-            row.action,
-            row.target,
-            row.request,
-            row.outcome,
-            row.code,
-            row.chunks,
-            row.models,
-            row.latency_ms,
-            row.prev_hash,
-            row.hash
-        ],
-    )?;
+    let row = masked.chain(seq, &hash);
+    tx.prepare_cached(&format!(
+        "INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+    ))?
+    .execute(params![
+        row.seq,
+        row.at,
+        row.actor,
+        row.auth,
+        row.action,
+        row.target,
+        row.request,
+        row.outcome,
+        row.code,
+        row.chunks,
+        row.models,
+        row.latency_ms,
+        row.prev_hash,
+        row.hash
+    ])?;
     Ok(row)
 }
 
@@ -142,6 +152,8 @@ impl Store {
         change: impl FnOnce(&Transaction<'_>) -> Result<T>,
         describe: impl FnOnce(&Result<T>) -> AuditEntry,
     ) -> Result<T> {
+        // Reads recorded before this change are chained before it.
+        self.flush_read_audit()?;
         let mut conn = self.conn();
         let tx = write_transaction(&mut conn)?;
         let result = change(&tx);
@@ -165,6 +177,7 @@ impl Store {
     /// Appends one audit record on its own (denials, failed authentications, operations whose
     /// engines committed their own changes), durably: the commit waits for the disk.
     pub fn append_audit(&self, entry: AuditEntry) -> Result<AuditRow> {
+        self.flush_read_audit()?;
         let mut conn = self.conn();
         let tx = write_transaction(&mut conn)?;
         let row = append_audit(&tx, entry)?;
@@ -172,27 +185,31 @@ impl Store {
         Ok(row)
     }
 
-    /// Appends the record of a read (a search, an answer) without waiting for the disk.
-    ///
-    /// In WAL mode a commit at `synchronous = NORMAL` is durable against a crash or kill of the
-    /// process (the WAL is in the OS's hands) and reaches the disk at the next full-sync
-    /// commit or checkpoint; only a power cut in between can lose it. That trade is for reads
-    /// alone: a read changes nothing, and waiting for the disk on every search cost more than
-    /// the search itself here. State changes and their records always commit fully synced.
-    pub fn append_read_audit(&self, entry: AuditEntry) -> Result<AuditRow> {
-        let mut conn = self.conn();
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        let appended = (|| {
-            let tx = write_transaction(&mut conn)?;
-            let row = append_audit(&tx, entry)?;
-            tx.commit()?;
-            Ok(row)
-        })();
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        appended
+    /// Records a read (a search, an answer): masks it and journals it, returning once the OS
+    /// holds it; it joins the hash chain within the journal's flush interval, or as soon as
+    /// anyone in this process reads the chain. See `audit_journal` for why a read is recorded
+    /// this way and why a kill cannot lose it. State changes and their records always commit
+    /// into the chain directly, fully synced.
+    pub fn append_read_audit(&self, entry: AuditEntry) -> Result<()> {
+        let masked = entry.mask();
+        let mut journal = self.read_audit.lock().unwrap_or_else(|p| p.into_inner());
+        if journal.is_none() {
+            *journal = Some(ReadAuditJournal::open(self.path(), chain_rows)?);
+        }
+        journal.as_ref().expect("opened above").append(masked)
+    }
+
+    /// Chains every read record this process has journalled (before anyone reads the chain).
+    pub fn flush_read_audit(&self) -> Result<()> {
+        let journal = self.read_audit.lock().unwrap_or_else(|p| p.into_inner());
+        match journal.as_ref() {
+            Some(journal) => journal.flush(),
+            None => Ok(()),
+        }
     }
 
     pub fn audit_head(&self) -> Result<Option<(i64, String)>> {
+        self.flush_read_audit()?;
         Ok(self
             .conn()
             .query_row(
@@ -204,6 +221,7 @@ impl Store {
     }
 
     pub fn audit_record(&self, seq: i64) -> Result<Option<AuditRow>> {
+        self.flush_read_audit()?;
         Ok(self
             .conn()
             .query_row(
@@ -216,6 +234,7 @@ impl Store {
 
     /// Streams every record in sequence order until `f` returns false.
     pub fn for_each_audit(&self, mut f: impl FnMut(&AuditRow) -> bool) -> Result<()> {
+        self.flush_read_audit()?;
         let conn = self.conn();
         let mut stmt = conn.prepare(&format!("SELECT {AUDIT_COLUMNS} FROM audit_log ORDER BY seq"))?;
         let mut rows = stmt.query([])?;
@@ -228,6 +247,7 @@ impl Store {
     }
 
     pub fn query_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRow>> {
+        self.flush_read_audit()?;
         let mut sql = format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE 1 = 1");
         let mut args: Vec<rusqlite::types::Value> = Vec::new();
         let mut arg = |sql: &mut String, clause: &str, value: rusqlite::types::Value| {

@@ -11,6 +11,7 @@
 //! Architecture invariant: a document and its chunks change in one transaction together with a
 //! change-log row, so a reader (or a crash) sees the old or the new version, never a mix.
 
+mod audit_journal;
 mod governance;
 mod migrations;
 mod store;

@@ -149,4 +149,11 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
         BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;
     "#,
+    // 3: the read-audit journal's progress: how far into each journal file the chain has got.
+    r#"
+    CREATE TABLE audit_journal (
+        file TEXT PRIMARY KEY,
+        offset INTEGER NOT NULL
+    );
+    "#,
 ];

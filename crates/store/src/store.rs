@@ -1,5 +1,6 @@
 //! The [`Store`] handle and its operations.
 
+use crate::audit_journal::ReadAuditJournal;
 use crate::migrations::MIGRATIONS;
 use groundwork_core::{
     ChunkId, DocumentId, KbId, KnowledgeBase, KnowledgeBaseConfig, Source, SourceConfig, SourceId,
@@ -38,14 +39,19 @@ pub enum StoreError {
     PrincipalExists(String),
     #[error("refused: {0}")]
     Refused(String),
+    #[error("audit journal: {0}")]
+    AuditJournal(String),
 }
 
-type Result<T, E = StoreError> = std::result::Result<T, E>;
+pub(crate) type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// A handle on the SQLite store. One connection guarded by a mutex: SQLite serialises writers
 /// anyway, and WAL lets other processes (a `search` beside a `sync`) read concurrently.
 pub struct Store {
     conn: Mutex<Connection>,
+    /// Where the audit records of reads go first (see `audit_journal`); opened on the first
+    /// read, so commands that never search start no flusher.
+    pub(crate) read_audit: Mutex<Option<ReadAuditJournal>>,
     path: PathBuf,
 }
 
@@ -175,8 +181,11 @@ impl Store {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         migrate(&mut conn, path)?;
+        // Records that a killed process journalled but had not chained yet.
+        crate::audit_journal::recover(path, &mut conn, crate::governance::chain_rows)?;
         Ok(Store {
             conn: Mutex::new(conn),
+            read_audit: Mutex::new(None),
             path: path.to_path_buf(),
         })
     }

@@ -39,7 +39,7 @@ fn document(source_id: i64, uri: &str, texts: &[&str]) -> DocumentWrite {
 fn documents_replace_atomically_and_log_changes() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("db")).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 2);
+    assert_eq!(store.schema_version().unwrap(), 3);
     let kb = store.create_kb("kb", &KnowledgeBaseConfig::default()).unwrap();
     assert!(matches!(
         store.create_kb("kb", &KnowledgeBaseConfig::default()),
@@ -253,4 +253,63 @@ fn governance_changes_commit_with_their_audit_record() {
         |_| audit_entry("user.remove"),
     );
     assert!(matches!(removed, Err(StoreError::Refused(_))));
+}
+
+fn chained_actions(store: &Store) -> Vec<String> {
+    let mut rows = Vec::new();
+    store
+        .for_each_audit(|row| {
+            rows.push(row.clone());
+            true
+        })
+        .unwrap();
+    let mut verifier = groundwork_govern::audit::ChainVerifier::default();
+    assert!(rows.iter().all(|row| verifier.push(row)), "the chain verifies");
+    rows.into_iter().map(|r| r.action).collect()
+}
+
+#[test]
+fn read_records_join_the_chain_in_the_order_they_were_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("db")).unwrap();
+    store.append_read_audit(audit_entry("search")).unwrap();
+    store.append_read_audit(audit_entry("ask")).unwrap();
+    // A state change flushes the journal before it commits, so it lands after both reads.
+    store
+        .audited(
+            |tx| Store::tx_add_principal(tx, groundwork_store::PrincipalKind::User, "alice"),
+            |_| audit_entry("user.add"),
+        )
+        .unwrap();
+    store.append_read_audit(audit_entry("search")).unwrap();
+    assert_eq!(chained_actions(&store), ["search", "ask", "user.add", "search"]);
+    let journal = dir.path().join("db.audit-journal");
+    drop(store);
+    let left: Vec<_> = std::fs::read_dir(&journal).unwrap().collect();
+    assert!(left.is_empty(), "a closed store retires its journal: {left:?}");
+}
+
+#[test]
+fn a_dead_process_journal_is_chained_by_the_next_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    drop(Store::open(&db).unwrap());
+    // What a killed process leaves: complete lines, then one cut off mid-write.
+    let journal = dir.path().join("db.audit-journal");
+    std::fs::create_dir_all(&journal).unwrap();
+    let mut text = String::new();
+    for action in ["search", "ask"] {
+        text.push_str(&serde_json::to_string(&audit_entry(action).mask()).unwrap());
+        text.push('\n');
+    }
+    let cut = serde_json::to_string(&audit_entry("lost").mask()).unwrap();
+    text.push_str(&cut[..cut.len() / 2]);
+    std::fs::write(journal.join("4242-1.jsonl"), text).unwrap();
+
+    let store = Store::open(&db).unwrap();
+    assert_eq!(chained_actions(&store), ["search", "ask"]);
+    assert!(std::fs::read_dir(&journal).unwrap().next().is_none());
+    // Opening again chains nothing twice.
+    drop(store);
+    assert_eq!(chained_actions(&Store::open(&db).unwrap()), ["search", "ask"]);
 }
