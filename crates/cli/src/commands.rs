@@ -7,6 +7,7 @@ use crate::output::{SyncProgress, print_json};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use groundwork_core::{Answer, ChunkingConfig, Filter, KnowledgeBaseConfig, SourceConfig};
+use groundwork_guard::GuardrailAction;
 use groundwork_service::{BenchOptions, EvalOptions, Groundwork, SearchRequest, SearchType, SyncReport};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -127,6 +128,12 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Apply a guardrail policy to a text without calling a model (like Bedrock's
+    /// ApplyGuardrail), or list the policies in config.toml.
+    Guard {
+        #[command(subcommand)]
+        command: GuardCommand,
+    },
     /// Trace chunks and answers back to their sources, and documents forward to answers.
     Lineage {
         #[command(subcommand)]
@@ -187,6 +194,36 @@ pub enum ModelsCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum GuardCommand {
+    /// Check a text: prints the verdict, the text to use and every finding (never the
+    /// matched values). Exit status 0 whether or not the guard intervened.
+    Check {
+        /// The text; read from standard input when absent.
+        text: Option<String>,
+        /// The policy (a name under [guardrails.policies]); the [guardrails] default when absent.
+        #[arg(long)]
+        policy: Option<String>,
+        /// Whether the text is a user's input or a model's output.
+        #[arg(long, value_enum, default_value = "input")]
+        source: GuardSourceArg,
+        /// For an output: the question it answers (relevance check).
+        #[arg(long)]
+        query: Option<String>,
+        /// For an output: a file holding a passage it should be grounded in (repeatable).
+        #[arg(long = "grounding-source")]
+        grounding_sources: Vec<PathBuf>,
+    },
+    /// List the configured policies, compiling each (a broken policy is an error here).
+    List,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum GuardSourceArg {
+    Input,
+    Output,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum ChunkingArg {
     Default,
@@ -217,6 +254,10 @@ pub enum KbCommand {
         /// Environment variable holding the endpoint's API key.
         #[arg(long)]
         embedder_api_key_env: Option<String>,
+        /// Guardrail policy for this knowledge base's questions and answers (a name under
+        /// [guardrails.policies] in config.toml); the [guardrails] default when absent.
+        #[arg(long)]
+        guardrail: Option<String>,
     },
     /// List knowledge bases.
     List,
@@ -359,6 +400,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 groundwork_service::ask(&searcher, &question, retrieval.k, retrieval.filter()?, None)?;
             print_answer(&answer, json)?;
         }
+        Command::Guard { command } => guard_command(&credentials.open(&home)?, command, json)?,
         Command::Index {
             command: IndexCommand::Status { kb },
         } => {
@@ -580,6 +622,28 @@ pub fn print_answer(answer: &Answer, json: bool) -> anyhow::Result<()> {
         return print_json(answer);
     }
     println!("{}", answer.text);
+    if let Some(trace) = answer
+        .guardrail
+        .as_ref()
+        .filter(|t| t.action != GuardrailAction::None)
+    {
+        let reasons: Vec<&str> = [&trace.input, &trace.output]
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.action_reason.as_deref())
+            .collect();
+        let dropped = trace.retrieved.iter().filter(|v| !v.is_kept()).count();
+        eprintln!(
+            "guardrail `{}` intervened: {}{}",
+            trace.policy,
+            reasons.join("; "),
+            if dropped > 0 {
+                format!(" ({dropped} retrieved chunk(s) dropped)")
+            } else {
+                String::new()
+            }
+        );
+    }
     if !answer.citations.is_empty() {
         println!();
     }
@@ -599,6 +663,75 @@ pub fn print_answer(answer: &Answer, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn guard_command(groundwork: &Groundwork, command: GuardCommand, json: bool) -> anyhow::Result<()> {
+    match command {
+        GuardCommand::Check {
+            text,
+            policy,
+            source,
+            query,
+            grounding_sources,
+        } => {
+            let text = match text {
+                Some(text) => text,
+                None => {
+                    let mut text = String::new();
+                    std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)?;
+                    text
+                }
+            };
+            let grounding_sources = grounding_sources
+                .iter()
+                .map(|path| {
+                    std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+                })
+                .collect::<anyhow::Result<Vec<String>>>()?;
+            let response = groundwork.check_guardrail(&groundwork_service::CheckRequest {
+                policy,
+                source: match source {
+                    GuardSourceArg::Input => groundwork_service::CheckSource::Input,
+                    GuardSourceArg::Output => groundwork_service::CheckSource::Output,
+                },
+                text,
+                query,
+                grounding_sources,
+            })?;
+            if json {
+                print_json(&response)?;
+            } else {
+                let a = &response.assessment;
+                let action = serde_json::to_value(a.action)?;
+                println!(
+                    "policy {}: {}",
+                    response.policy,
+                    action.as_str().unwrap_or_default()
+                );
+                if let Some(reason) = &a.action_reason {
+                    println!("reason: {reason}");
+                }
+                println!("{}", a.output_text);
+            }
+        }
+        GuardCommand::List => {
+            let names = groundwork.validate_guardrails()?;
+            let default = groundwork.config().guardrails.default.clone();
+            if json {
+                print_json(&serde_json::json!({ "default": default, "policies": names }))?;
+            } else {
+                for name in names {
+                    let marker = if default.as_deref() == Some(name.as_str()) {
+                        " (default)"
+                    } else {
+                        ""
+                    };
+                    println!("{name}{marker}");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 fn kb_command(groundwork: &Groundwork, command: KbCommand, json: bool) -> anyhow::Result<()> {
     match command {
         KbCommand::Create {
@@ -609,6 +742,7 @@ fn kb_command(groundwork: &Groundwork, command: KbCommand, json: bool) -> anyhow
             embedder_url,
             embedder_model,
             embedder_api_key_env,
+            guardrail,
         } => {
             let embedder = match (embedder_url, embedder_model) {
                 (Some(base_url), Some(model)) => groundwork_core::EmbedderConfig::Remote {
@@ -651,6 +785,7 @@ fn kb_command(groundwork: &Groundwork, command: KbCommand, json: bool) -> anyhow
                     chunking,
                     embedder,
                     llm: None,
+                    guardrail,
                 },
             )?;
             if json {
@@ -782,6 +917,11 @@ fn serve(groundwork: Groundwork, listen: Option<String>, json: bool) -> anyhow::
     if let Err(error) = groundwork.embedder() {
         eprintln!("groundwork serve: warning: {error}");
     }
+    // A broken guardrail policy stops the server now rather than failing the questions it
+    // should guard.
+    groundwork
+        .validate_guardrails()
+        .context("the [guardrails] section of config.toml")?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let tls = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => Some(groundwork_server::tls::acceptor(cert, key)?),

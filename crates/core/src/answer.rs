@@ -16,6 +16,8 @@ pub enum AnswerMode {
     Generated,
     /// Nothing relevant was found; `text` says so.
     NoAnswer,
+    /// A guardrail blocked the question or the answer; `text` is the policy's blocked message.
+    Blocked,
 }
 
 /// Where a piece of evidence lives: the object, its version, the chunk, and the span in the
@@ -61,6 +63,9 @@ pub struct Answer {
     /// Tokens the LLM was billed for, where its server reported them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<TokenUsage>,
+    /// What the knowledge base's guardrail policy did, when one applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guardrail: Option<groundwork_guard::GuardrailTrace>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -58,6 +58,11 @@ pub struct KnowledgeBaseConfig {
     /// and the extractive answer when neither is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub llm: Option<crate::LlmConfig>,
+    /// The guardrail policy (a name under `[guardrails.policies]` in `config.toml`) applied to
+    /// this knowledge base's questions, retrieved chunks and answers; the server default
+    /// (`[guardrails] default`) when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guardrail: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

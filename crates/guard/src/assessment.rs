@@ -58,6 +58,44 @@ pub struct Assessment {
     pub skipped: Vec<String>,
     /// Checks that could not run (embedder failure).
     pub errors: Vec<CheckError>,
+    /// Spans of the checked text that `output_text` replaces (anonymisation), in order; for
+    /// callers that keep offsets into the text, such as citations. Empty when blocked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replacements: Vec<Replacement>,
+}
+
+/// One span of the checked text replaced in [`Assessment::output_text`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Replacement {
+    /// Byte range in the checked text.
+    pub start: usize,
+    pub end: usize,
+    /// Length in bytes of the placeholder that took its place.
+    pub replacement_len: usize,
+}
+
+impl Replacement {
+    /// Where byte offset `offset` of the checked text lands in the rewritten text, given every
+    /// replacement in order. An offset inside a replaced span moves to its placeholder's start
+    /// (for a span's start) or end (for a span's end), so a covering range stays covering.
+    pub fn shift(replacements: &[Replacement], offset: usize, is_end: bool) -> usize {
+        let mut delta: isize = 0;
+        for r in replacements {
+            if offset >= r.end {
+                delta += r.replacement_len as isize - (r.end - r.start) as isize;
+            } else if offset > r.start {
+                let landed = (r.start as isize + delta) as usize;
+                return if is_end {
+                    landed + r.replacement_len
+                } else {
+                    landed
+                };
+            } else {
+                break;
+            }
+        }
+        (offset as isize + delta) as usize
+    }
 }
 
 impl Assessment {
@@ -242,4 +280,101 @@ pub struct CheckError {
     /// `topics` or `contextual_grounding`.
     pub check: String,
     pub message: String,
+}
+
+/// Everything one guarded request went through — the input check, the verdicts on the
+/// retrieved chunks that were flagged, and the output check — for the response and, summarised,
+/// for the audit record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GuardrailTrace {
+    /// The policy applied.
+    pub policy: String,
+    /// `GUARDRAIL_INTERVENED` when any stage blocked or rewrote text, else `NONE`.
+    pub action: GuardrailAction,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<Assessment>,
+    /// Verdicts on flagged retrieved chunks only (an empty list: nothing was flagged).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retrieved: Vec<ChunkVerdict>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<Assessment>,
+}
+
+impl GuardrailTrace {
+    /// A trace with no stage run yet.
+    pub fn new(policy: &str) -> GuardrailTrace {
+        GuardrailTrace {
+            policy: policy.to_string(),
+            action: GuardrailAction::None,
+            input: None,
+            retrieved: Vec::new(),
+            output: None,
+        }
+    }
+
+    /// Recomputes [`Self::action`] from the stages.
+    pub fn settle(&mut self) {
+        let intervened = [&self.input, &self.output]
+            .into_iter()
+            .flatten()
+            .any(Assessment::intervened)
+            || self
+                .retrieved
+                .iter()
+                .any(|v| v.disposition != ChunkDisposition::Keep);
+        self.action = if intervened {
+            GuardrailAction::GuardrailIntervened
+        } else {
+            GuardrailAction::None
+        };
+    }
+
+    /// The audit form: outcomes and reasons, no text (neither the question nor the answer, which
+    /// the record holds elsewhere, masked, or not at all).
+    pub fn audit_summary(&self) -> serde_json::Value {
+        let stage = |a: &Option<Assessment>| {
+            a.as_ref().map(|a| {
+                serde_json::json!({
+                    "action": a.action,
+                    "blocked": a.blocked,
+                    "detected": a.detected,
+                    "reason": a.action_reason,
+                })
+            })
+        };
+        let count = |d: ChunkDisposition| self.retrieved.iter().filter(|v| v.disposition == d).count();
+        serde_json::json!({
+            "policy": self.policy,
+            "action": self.action,
+            "input": stage(&self.input),
+            "retrieved": {
+                "flagged": self.retrieved.len(),
+                "dropped": count(ChunkDisposition::Drop),
+                "quoted": count(ChunkDisposition::Quote),
+            },
+            "output": stage(&self.output),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Replacement;
+
+    #[test]
+    fn offsets_follow_replacements() {
+        // "mail bob@x.io now" -> "mail {EMAIL} now": 8 bytes became 7.
+        let r = [Replacement {
+            start: 5,
+            end: 13,
+            replacement_len: 7,
+        }];
+        assert_eq!(Replacement::shift(&r, 0, false), 0);
+        assert_eq!(Replacement::shift(&r, 5, false), 5);
+        assert_eq!(Replacement::shift(&r, 13, true), 12);
+        assert_eq!(Replacement::shift(&r, 17, true), 16);
+        // Inside the span: a start moves to the placeholder's start, an end to its end.
+        assert_eq!(Replacement::shift(&r, 8, false), 5);
+        assert_eq!(Replacement::shift(&r, 8, true), 12);
+    }
 }

@@ -52,8 +52,9 @@ use std::sync::Arc;
 
 pub use assessment::{
     AppliedAction, Assessment, CheckError, ChunkDisposition, ChunkVerdict, GroundingAssessment,
-    GroundingFilter, GuardrailAction, PiiFinding, PromptAttackAssessment, RegexFinding,
-    SensitiveInformationAssessment, SentenceGrounding, SignalMatch, TopicFinding, WordFinding, WordSource,
+    GroundingFilter, GuardrailAction, GuardrailTrace, PiiFinding, PromptAttackAssessment, RegexFinding,
+    Replacement, SensitiveInformationAssessment, SentenceGrounding, SignalMatch, TopicFinding, WordFinding,
+    WordSource,
 };
 pub use error::GuardError;
 pub use grounding::GroundingContext;
@@ -139,6 +140,7 @@ impl Run {
                 contextual_grounding: None,
                 skipped: Vec::new(),
                 errors: Vec::new(),
+                replacements: Vec::new(),
             },
             block_reasons: Vec::new(),
             masked: false,
@@ -164,6 +166,7 @@ impl Run {
                 .is_some_and(|g| g.grounding.detected || g.relevance.detected);
         if a.blocked {
             a.output_text = blocked_message.to_string();
+            a.replacements.clear();
             a.action_reason = Some(self.block_reasons.join("; "));
         } else if self.masked {
             a.action_reason = Some("sensitive information anonymized".to_string());
@@ -419,8 +422,9 @@ impl Guard {
             run.block_reasons
                 .push(format!("sensitive information: {}", out.blocked_by.join(", ")));
         }
-        if let Some(masked) = out.masked {
+        if let Some((masked, replacements)) = out.masked {
             run.assessment.output_text = masked;
+            run.assessment.replacements = replacements;
             run.masked = true;
         }
         if out.invalid_spans > 0 {

@@ -14,7 +14,9 @@ use std::collections::HashMap;
 use regex::{Regex, RegexBuilder};
 
 use crate::Direction;
-use crate::assessment::{AppliedAction, PiiFinding, RegexFinding, SensitiveInformationAssessment};
+use crate::assessment::{
+    AppliedAction, PiiFinding, RegexFinding, Replacement, SensitiveInformationAssessment,
+};
 use crate::error::GuardError;
 use crate::policy::{PiiAction, SensitiveInformationPolicy};
 
@@ -57,8 +59,8 @@ pub(crate) struct SensitiveOutcome {
     pub assessment: SensitiveInformationAssessment,
     /// Type or regex names whose action is BLOCK and that were found.
     pub blocked_by: Vec<String>,
-    /// The text with ANONYMIZE spans masked, if any were.
-    pub masked: Option<String>,
+    /// The text with ANONYMIZE spans masked, and the replacements made, if any were.
+    pub masked: Option<(String, Vec<Replacement>)>,
     /// Spans from the caller that were out of bounds or not on char boundaries (ignored).
     pub invalid_spans: usize,
 }
@@ -264,9 +266,11 @@ fn applied(action: PiiAction) -> AppliedAction {
 }
 
 /// Replaces each span with `{LABEL}`; overlapping spans: earliest, then longest, wins.
-fn mask(text: &str, mut spans: Vec<(usize, usize, String)>) -> String {
+/// Returns the new text and the replacements made, in order.
+fn mask(text: &str, mut spans: Vec<(usize, usize, String)>) -> (String, Vec<Replacement>) {
     spans.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
     let mut out = String::with_capacity(text.len());
+    let mut replaced = Vec::new();
     let mut pos = 0;
     for (start, end, label) in spans {
         if start < pos {
@@ -276,10 +280,15 @@ fn mask(text: &str, mut spans: Vec<(usize, usize, String)>) -> String {
         out.push('{');
         out.push_str(&label);
         out.push('}');
+        replaced.push(Replacement {
+            start,
+            end,
+            replacement_len: label.len() + 2,
+        });
         pos = end;
     }
     out.push_str(&text[pos..]);
-    out
+    (out, replaced)
 }
 
 #[cfg(test)]
@@ -331,7 +340,7 @@ mod tests {
         ];
         let out = f.apply(text, &pii, Direction::Input);
         assert_eq!(
-            out.masked.as_deref(),
+            out.masked.as_ref().map(|(text, _)| text.as_str()),
             Some("Ask Jane Roe ({EMAIL}) about {EMPLOYEE_ID}.")
         );
         assert!(out.blocked_by.is_empty());
@@ -350,7 +359,7 @@ mod tests {
 
         let out = f.apply(text, &pii, Direction::Output);
         assert_eq!(
-            out.masked.as_deref(),
+            out.masked.as_ref().map(|(text, _)| text.as_str()),
             Some("Ask {name} ({EMAIL}) about {EMPLOYEE_ID}.")
         );
     }
@@ -407,7 +416,10 @@ mod tests {
         assert_eq!(out.invalid_spans, 2);
         let pii = [span("EMAIL", text, "é@example.com")];
         let out = f.apply(text, &pii, Direction::Input);
-        assert_eq!(out.masked.as_deref(), Some("mail {EMAIL}"));
+        assert_eq!(
+            out.masked.as_ref().map(|(text, _)| text.as_str()),
+            Some("mail {EMAIL}")
+        );
         assert_eq!(
             out.assessment.regexes.len(),
             1,

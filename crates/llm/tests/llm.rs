@@ -67,6 +67,7 @@ fn ask(
                 "file:///hr/holidays.md"
             },
             text,
+            suspicious: false,
         })
         .collect();
     let request = build(question, &sources, &LlmLimits::default());

@@ -6,6 +6,7 @@
 //! Bedrock puts its own under `x-amz-bedrock-kb-*`.
 
 use groundwork_core::{Answer, Filter, Hit, Reference};
+use groundwork_guard::{Assessment, GuardrailAction, GuardrailTrace};
 use groundwork_service::SearchType;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -228,6 +229,15 @@ pub struct RetrieveAndGenerateResponse {
     pub mode: String,
     /// The models involved (embedder fingerprint; the LLM when one wrote the text).
     pub models: Vec<String>,
+    /// `INTERVENED` when the knowledge base's guardrail blocked or rewrote something, else
+    /// `NONE` (Bedrock's field); absent when no guardrail applies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guardrail_action: Option<String>,
+    /// The guardrail's trace: the assessments of the question and the answer, and the
+    /// retrieved chunks it flagged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub guardrail: Option<GuardrailTrace>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -318,6 +328,14 @@ impl From<Answer> for RetrieveAndGenerateResponse {
             citations,
             mode,
             models: answer.models,
+            guardrail_action: answer.guardrail.as_ref().map(|trace| {
+                match trace.action {
+                    GuardrailAction::GuardrailIntervened => "INTERVENED",
+                    GuardrailAction::None => "NONE",
+                }
+                .to_owned()
+            }),
+            guardrail: answer.guardrail,
         }
     }
 }
@@ -404,4 +422,42 @@ pub struct AuditQueryParams {
     pub document: Option<String>,
     /// Most records returned (default 100, at most 10,000).
     pub limit: Option<usize>,
+}
+
+/// `POST /v1/guardrails/{name}/apply`: Bedrock's `ApplyGuardrail` request. Content items are
+/// texts; a qualifier marks an item as the question (`query`) or a passage the output should be
+/// grounded in (`grounding_source`); unqualified items (or `guard_content`) are the text checked.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ApplyGuardrailRequest {
+    /// `INPUT` (a user's question) or `OUTPUT` (a model's answer).
+    pub source: String,
+    pub content: Vec<GuardrailContent>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GuardrailContent {
+    pub text: GuardrailText,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GuardrailText {
+    pub text: String,
+    #[serde(default)]
+    pub qualifiers: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplyGuardrailResponse {
+    /// `GUARDRAIL_INTERVENED` or `NONE`.
+    pub action: String,
+    pub action_reason: Option<String>,
+    /// The text to use from here on (original, anonymised, or the blocked message).
+    pub outputs: Vec<ContentText>,
+    /// The full assessment; findings carry offsets, never the matched values.
+    #[schema(value_type = Object)]
+    pub assessments: Vec<Assessment>,
 }

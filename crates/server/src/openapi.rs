@@ -17,6 +17,7 @@ use utoipa::{Modify, OpenApi};
         routes::list_sources, routes::add_source, routes::remove_source,
         routes::start_sync, routes::job,
         routes::retrieve, routes::retrieve_and_generate, routes::retrieve_and_generate_stream,
+        routes::list_guardrails, routes::apply_guardrail,
         routes::audit_query, routes::audit_verify,
         routes::list_users, routes::add_user, routes::remove_user,
         routes::list_groups, routes::add_group, routes::remove_group,
@@ -27,6 +28,7 @@ use utoipa::{Modify, OpenApi};
     components(schemas(
         ErrorBody, RetrieveRequest, RetrieveResponse, RetrieveAndGenerateRequest,
         RetrieveAndGenerateResponse, JobStatus, JobState, JobAccepted,
+        ApplyGuardrailRequest, ApplyGuardrailResponse,
     )),
     modifiers(&BearerAuth),
 )]

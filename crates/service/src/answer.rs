@@ -6,16 +6,21 @@
 //! - **extractive** (no LLM): the sentences of the top chunks closest in meaning to the question,
 //!   each cited to its object version, chunk and character span. Nothing is generated, so nothing
 //!   can be invented and a prompt injection inside a document is at worst quoted, never obeyed.
+//!
+//! Both run under the knowledge base's guardrail policy when there is one (see [`ask`]).
 
 use crate::error::ServiceError;
+use crate::guardrails::PolicyGuard;
 use crate::search::{SearchRequest, Searcher};
 use groundwork_core::{
     Answer, AnswerMode, Citation, ErrorCode, Filter, Hit, LlmConfig, Reference, TokenUsage,
 };
 use groundwork_govern::audit::ChunkRef;
+use groundwork_guard::{ChunkDisposition, GroundingContext, GuardrailTrace, Replacement};
 use groundwork_index::SearchType;
 use groundwork_llm::prompt::SourceText;
 use groundwork_llm::{LlmError, citations, prompt};
+use std::sync::Arc;
 
 /// Sentences quoted at most.
 const MAX_SENTENCES: usize = 3;
@@ -29,6 +34,11 @@ const RELATIVE_FLOOR: f32 = 0.75;
 /// the generated text as it arrives (raw, citation markers included); the returned answer holds
 /// the clean text and its citations. Audited as `ask` with every chunk the model was shown and
 /// every model involved.
+///
+/// Under a guardrail policy (the knowledge base's or the server default) the question, the
+/// retrieved chunks and the answer are checked, and nothing is streamed before the answer has
+/// passed: `on_delta` then receives the checked text in one piece, as Bedrock's synchronous
+/// guardrail mode does.
 pub fn ask(
     searcher: &Searcher<'_>,
     question: &str,
@@ -49,22 +59,109 @@ pub fn ask(
         }
         return Ok(answer);
     };
-    audited_ask(searcher, question, k, filter, |request, used, models| {
-        generate(searcher, &llm, request, on_delta, used, models)
-    })
+    let guard = searcher.groundwork().guardrail_for(searcher.knowledge_base())?;
+    let (live, mut after) = match (on_delta, &guard) {
+        (Some(deliver), Some(_)) => (None, Some(deliver)),
+        (live, _) => (live, None),
+    };
+    let answer = audited_ask(
+        searcher,
+        question,
+        k,
+        filter,
+        guard,
+        |request, used, models, screen| generate(searcher, &llm, request, live, used, models, screen),
+    )?;
+    if let Some(deliver) = after.as_mut() {
+        deliver(&answer.text);
+    }
+    Ok(answer)
+}
+
+/// A guardrail policy at work on one question: the policy, and what it did so far.
+struct Screen {
+    guard: Arc<PolicyGuard>,
+    trace: GuardrailTrace,
+    /// The texts the answer was drawn from, for the grounding check.
+    sources: Vec<String>,
+}
+
+impl Screen {
+    /// Drops or marks the retrieved chunks the prompt-attack check flags; returns the kept
+    /// hits, each with whether it must be presented as suspicious.
+    fn retrieved(&mut self, hits: Vec<Hit>) -> Vec<(Hit, bool)> {
+        let texts: Vec<&str> = hits.iter().map(|hit| hit.content.as_str()).collect();
+        let verdicts = self.guard.check_retrieved(&texts);
+        let mut kept = Vec::with_capacity(hits.len());
+        for (index, hit) in hits.into_iter().enumerate() {
+            let verdict = verdicts.iter().find(|v| v.index == index);
+            let (keep, suspicious) = verdict.map_or((true, false), |v| (v.is_kept(), v.is_quoted()));
+            if let Some(v) = verdict.filter(|v| v.flagged || v.disposition != ChunkDisposition::Keep) {
+                self.trace.retrieved.push(v.clone());
+            }
+            if keep {
+                kept.push((hit, suspicious));
+            }
+        }
+        self.sources = kept.iter().map(|(hit, _)| hit.content.clone()).collect();
+        kept
+    }
+
+    /// Checks the answer: blocked answers become the policy's message without citations;
+    /// anonymised ones keep their citations, moved to the rewritten text, and every reference
+    /// excerpt is redacted for the same entity types.
+    fn output(&mut self, question: &str, mut answer: Answer) -> Answer {
+        if answer.mode == AnswerMode::NoAnswer {
+            return answer;
+        }
+        let sources: Vec<&str> = self.sources.iter().map(String::as_str).collect();
+        let assessment = self.guard.check_output(
+            &answer.text,
+            Some(GroundingContext {
+                question,
+                sources: &sources,
+            }),
+        );
+        if assessment.blocked {
+            answer.mode = AnswerMode::Blocked;
+            answer.text = assessment.output_text.clone();
+            answer.citations.clear();
+        } else {
+            if !assessment.replacements.is_empty() {
+                let moved = &assessment.replacements;
+                for citation in &mut answer.citations {
+                    citation.start = Replacement::shift(moved, citation.start, false);
+                    citation.end = Replacement::shift(moved, citation.end, true);
+                }
+                answer.text = assessment.output_text.clone();
+            }
+            for reference in answer.citations.iter_mut().flat_map(|c| c.references.iter_mut()) {
+                reference.excerpt = self.guard.redact_excerpt(&reference.excerpt);
+            }
+        }
+        self.trace.output = Some(assessment);
+        answer
+    }
 }
 
 /// Runs one `ask` and appends its audit record: the question, every chunk the answer was drawn
-/// from (`used`) and every model involved (`models`, starting with the embedder).
+/// from (`used`), every model involved (`models`, starting with the embedder) and, under a
+/// guardrail policy, a summary of what it did.
 fn audited_ask(
     searcher: &Searcher<'_>,
     question: &str,
     k: usize,
     filter: Option<Filter>,
-    body: impl FnOnce(&SearchRequest, &mut Vec<ChunkRef>, &mut Vec<String>) -> Result<Answer, ServiceError>,
+    guard: Option<Arc<PolicyGuard>>,
+    body: impl FnOnce(
+        &SearchRequest,
+        &mut Vec<ChunkRef>,
+        &mut Vec<String>,
+        Option<&mut Screen>,
+    ) -> Result<Answer, ServiceError>,
 ) -> Result<Answer, ServiceError> {
     let started = std::time::Instant::now();
-    let request = SearchRequest {
+    let mut request = SearchRequest {
         query: question.to_string(),
         k,
         search_type: Some(SearchType::Hybrid),
@@ -76,7 +173,44 @@ fn audited_ask(
             .entry("ask", Some(&searcher.knowledge_base().name), request.audit_json());
     let mut used = Vec::new();
     let mut models = vec![searcher.embedder().fingerprint().to_string()];
-    let result = body(&request, &mut used, &mut models);
+    let mut screen = guard.map(|guard| Screen {
+        trace: GuardrailTrace::new(guard.name()),
+        guard,
+        sources: Vec::new(),
+    });
+    let input = screen.as_mut().map(|screen| {
+        let assessment = screen.guard.check_input(question);
+        screen.trace.input = Some(assessment.clone());
+        assessment
+    });
+    let result = match input {
+        Some(input) if input.blocked => Ok(Answer {
+            mode: AnswerMode::Blocked,
+            text: input.output_text,
+            citations: Vec::new(),
+            models: models.clone(),
+            usage: None,
+            guardrail: None,
+        }),
+        input => {
+            // An anonymised question is what retrieval and the model see.
+            if let Some(input) = input.filter(|input| input.intervened()) {
+                request.query = input.output_text;
+            }
+            body(&request, &mut used, &mut models, screen.as_mut()).map(|answer| match screen.as_mut() {
+                Some(screen) => screen.output(&request.query, answer),
+                None => answer,
+            })
+        }
+    };
+    let result = result.map(|mut answer| {
+        if let Some(mut screen) = screen {
+            screen.trace.settle();
+            entry.request["guardrail"] = screen.trace.audit_summary();
+            answer.guardrail = Some(screen.trace);
+        }
+        answer
+    });
     entry.models = models;
     searcher.groundwork().record_read(entry, started, &result, used)?;
     result
@@ -89,9 +223,15 @@ fn generate(
     on_delta: Option<&mut dyn FnMut(&str)>,
     used: &mut Vec<ChunkRef>,
     models: &mut Vec<String>,
+    screen: Option<&mut Screen>,
 ) -> Result<Answer, ServiceError> {
     let hits = searcher.retrieve(request)?.hits;
-    *used = crate::search::chunk_refs(&hits);
+    let hits = match screen {
+        Some(screen) => screen.retrieved(hits),
+        None => hits.into_iter().map(|hit| (hit, false)).collect(),
+    };
+    let shown: Vec<Hit> = hits.iter().map(|(hit, _)| hit.clone()).collect();
+    *used = crate::search::chunk_refs(&shown);
     if hits.is_empty() {
         // Nothing readable matched: no call to the model, which could only invent.
         return Ok(Answer {
@@ -100,15 +240,17 @@ fn generate(
             citations: Vec::new(),
             models: models.clone(),
             usage: None,
+            guardrail: None,
         });
     }
     let model = groundwork_llm::connect(llm).map_err(generation_error)?;
     models.push(model.id());
     let sources: Vec<SourceText<'_>> = hits
         .iter()
-        .map(|hit| SourceText {
+        .map(|(hit, suspicious)| SourceText {
             uri: &hit.uri,
             text: &hit.content,
+            suspicious: *suspicious,
         })
         .collect();
     let chat = prompt::build(&request.query, &sources, llm.limits());
@@ -123,7 +265,7 @@ fn generate(
             references: cited
                 .sources
                 .iter()
-                .map(|&n| chunk_reference(&hits[n - 1]))
+                .map(|&n| chunk_reference(&shown[n - 1]))
                 .collect(),
         })
         .collect();
@@ -136,6 +278,7 @@ fn generate(
             prompt_tokens: u.prompt_tokens,
             completion_tokens: u.completion_tokens,
         }),
+        guardrail: None,
     })
 }
 
@@ -166,22 +309,33 @@ pub fn extractive_answer(
     k: usize,
     filter: Option<Filter>,
 ) -> Result<Answer, ServiceError> {
-    audited_ask(searcher, question, k, filter, |request, used, _| {
-        answer(searcher, request, used)
-    })
+    let guard = searcher.groundwork().guardrail_for(searcher.knowledge_base())?;
+    audited_ask(
+        searcher,
+        question,
+        k,
+        filter,
+        guard,
+        |request, used, _, screen| answer(searcher, request, used, screen),
+    )
 }
 
 fn answer(
     searcher: &Searcher<'_>,
     request: &SearchRequest,
     used: &mut Vec<ChunkRef>,
+    screen: Option<&mut Screen>,
 ) -> Result<Answer, ServiceError> {
     let question = request.query.as_str();
-    let response = searcher.retrieve(&SearchRequest { ..request.clone() })?;
-    *used = crate::search::chunk_refs(&response.hits);
+    let mut hits = searcher.retrieve(request)?.hits;
+    if let Some(screen) = screen {
+        // Quoting is all an extractive answer does, so a flagged chunk that is kept needs no
+        // marking; a dropped one is not quoted.
+        hits = screen.retrieved(hits).into_iter().map(|(hit, _)| hit).collect();
+    }
+    *used = crate::search::chunk_refs(&hits);
     let models = vec![searcher.embedder().fingerprint().to_string()];
-    let candidates: Vec<(usize, &Hit, usize, usize)> = response
-        .hits
+    let candidates: Vec<(usize, &Hit, usize, usize)> = hits
         .iter()
         .enumerate()
         .flat_map(|(rank, hit)| {
@@ -199,6 +353,7 @@ fn answer(
             citations: Vec::new(),
             models,
             usage: None,
+            guardrail: None,
         });
     }
     let mut inputs: Vec<&str> = vec![question];
@@ -257,6 +412,7 @@ fn answer(
         citations,
         models,
         usage: None,
+        guardrail: None,
     })
 }
 

@@ -18,6 +18,18 @@ pub struct Config {
     /// unset. `provider = "openai"` (`base_url`, `model`, `api_key_env`) or `"bedrock"`
     /// (`region`, `model_id`), with optional `[llm.limits]`.
     pub llm: Option<groundwork_core::LlmConfig>,
+    /// Named guardrail policies and the one applied by default; see [`GuardrailsConfig`].
+    pub guardrails: GuardrailsConfig,
+}
+
+/// Guardrail policies, by name (`[guardrails.policies.NAME]`, each shaped like
+/// `crates/guard/policy.example.toml`), and the policy applied to knowledge bases that name
+/// none. No default: questions and answers pass unguarded, as before guardrails existed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GuardrailsConfig {
+    pub default: Option<String>,
+    pub policies: std::collections::BTreeMap<String, groundwork_guard::GuardPolicy>,
 }
 
 /// `groundwork serve`: where it listens and what one request may cost.

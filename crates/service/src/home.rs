@@ -81,6 +81,8 @@ pub(crate) struct Shared {
     /// Knowledge bases loaded for search, by id (a deleted and recreated knowledge base gets
     /// a new id, so it can never be served from a stale entry).
     loaded: Mutex<HashMap<KbId, Arc<LoadedKb>>>,
+    /// Guardrail policies compiled so far, by name (see `guardrails`).
+    pub(crate) guards: Mutex<HashMap<String, Arc<crate::guardrails::PolicyGuard>>>,
 }
 
 impl Groundwork {
@@ -120,6 +122,7 @@ impl Groundwork {
                 store,
                 embedder: OnceLock::new(),
                 loaded: Mutex::new(HashMap::new()),
+                guards: Mutex::new(HashMap::new()),
             }),
             actor: crate::governance::Actor::local_admin(),
         })
@@ -176,6 +179,9 @@ impl Groundwork {
     pub fn create_kb(&self, name: &str, config: KnowledgeBaseConfig) -> Result<KnowledgeBase, ServiceError> {
         self.administer("kb.create", name, serde_json::json!({ "config": config }), || {
             validate_name(name)?;
+            if let Some(policy) = &config.guardrail {
+                self.require_guardrail_defined(policy)?;
+            }
             Ok(self.shared.store.create_kb(name, &config)?)
         })
     }

@@ -10,12 +10,13 @@ mod config;
 mod error;
 mod eval;
 mod governance;
+mod guardrails;
 mod home;
 mod search;
 
 pub use answer::{ask, extractive_answer};
 pub use bench::{BenchOptions, BenchReport};
-pub use config::{Config, ServerConfig};
+pub use config::{Config, GuardrailsConfig, ServerConfig};
 pub use error::ServiceError;
 pub use eval::{EvalOptions, EvalReport, EvalRow, RetrievalMetrics};
 pub use governance::{
@@ -27,5 +28,6 @@ pub use groundwork_govern::audit::{Anchor, AuditRow};
 pub use groundwork_index::SearchType;
 pub use groundwork_ingest::sync::{SyncEvent, SyncObserver, SyncReport};
 pub use groundwork_store::{AuditQuery, ChunkLineage, Principal, PrincipalKind, TokenRecord};
+pub use guardrails::{CheckRequest, CheckResponse, CheckSource, MAX_CHECK_BYTES, PolicyGuard};
 pub use home::{DocumentFailure, Groundwork, IndexStatus, InitReport, KbStatus};
 pub use search::{SearchRequest, SearchResponse, Searcher};

@@ -7,6 +7,7 @@ mod crash;
 mod errors;
 mod filters;
 mod governance;
+mod guardrails;
 mod hostile;
 mod remote;
 mod s3;
