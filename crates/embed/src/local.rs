@@ -189,8 +189,21 @@ impl LocalEmbedder {
         let mut order: Vec<usize> = (0..n).collect();
         order.sort_by_key(|&i| seqs[i].len());
         let mut out: Vec<Vec<f32>> = vec![Vec::new(); n];
+        // A batch also ends where lengths more than double: padding a 20-token sentence to
+        // the 250 tokens of a paragraph beside it costs twelve times its own work (the
+        // guardrails embed a whole answer together with its sentences).
+        let mut batches: Vec<Vec<usize>> = Vec::new();
+        for &i in &order {
+            let len = seqs[i].len();
+            match batches.last_mut() {
+                Some(batch) if batch.len() < self.batch_size && len <= 2 * seqs[batch[0]].len().max(16) => {
+                    batch.push(i)
+                }
+                _ => batches.push(vec![i]),
+            }
+        }
         let mut seqs: Vec<Option<Vec<u32>>> = seqs.into_iter().map(Some).collect();
-        for chunk in order.chunks(self.batch_size) {
+        for chunk in &batches {
             let batch: Vec<Vec<u32>> = chunk
                 .iter()
                 .map(|&i| seqs[i].take().unwrap_or_default())

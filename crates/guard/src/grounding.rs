@@ -7,7 +7,7 @@
 //!   removed, lightly stemmed; citation markers like `[1]` ignored) that occur in the sources.
 //!   Recall is computed against the union of all sources, because one sentence often combines
 //!   facts from two chunks; the single best source is still reported.
-//! * **Semantic support** (only with an embedder) — the best cosine similarity between the
+//! * **Semantic support** (only with an embedder and `semantic = true`) — the best cosine similarity between the
 //!   sentence and any source sentence, mapped onto 0..1 (0.3 → 0, 0.85 → 1). This rewards faithful
 //!   paraphrases that recall misses.
 //!
@@ -283,6 +283,7 @@ mod tests {
             grounding_threshold: Some(0.6),
             relevance_threshold: Some(0.3),
             action: GroundingAction::Block,
+            semantic: true,
         }
     }
 

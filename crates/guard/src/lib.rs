@@ -328,7 +328,8 @@ impl Guard {
             if run.blocked() {
                 run.assessment.skipped.push("contextual_grounding".to_string());
             } else {
-                let (g, err) = grounding::assess(policy, answer, &ctx, cache.as_ref());
+                let semantic = cache.as_ref().filter(|_| policy.semantic);
+                let (g, err) = grounding::assess(policy, answer, &ctx, semantic);
                 if let Some(e) = err {
                     run.assessment.errors.push(CheckError {
                         check: "contextual_grounding".to_string(),

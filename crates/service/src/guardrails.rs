@@ -131,7 +131,8 @@ impl PolicyGuard {
         } else {
             Some(Detector::with_kinds(&kinds, &[]).map_err(|e| invalid(e.to_string()))?)
         };
-        let needs_embedder = !policy.topics.is_empty() || policy.contextual_grounding.is_some();
+        let needs_embedder =
+            !policy.topics.is_empty() || policy.contextual_grounding.as_ref().is_some_and(|g| g.semantic);
         let embedder: Option<Arc<dyn TextEmbedder>> = if needs_embedder {
             Some(Arc::new(GuardEmbedder(embedder()?)))
         } else {
