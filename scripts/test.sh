@@ -2,19 +2,25 @@
 # Runs the whole test suite with its real parts: the embedding model (installed through
 # `groundwork models fetch`) and an S3-compatible server (moto) started here and stopped on exit.
 #
-# Needs: a Rust toolchain, python3 with venv+pip. Everything else is installed on first run
-# into ./target/test-env (a virtualenv for moto, the model under the test home).
+# Needs: a Rust toolchain, python3 (3.10 or newer) with venv+pip. Everything else is installed on
+# first run into ./target/test-env (a virtualenv for moto and the MCP SDK, the model under the
+# test home).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 env_dir="$root/target/test-env"
 mkdir -p "$env_dir"
 
-if [ ! -x "$env_dir/venv/bin/moto_server" ]; then
-  echo "test.sh: installing the S3-compatible test server (moto) into $env_dir/venv"
+# The S3-compatible test server (moto) and the MCP SDK whose client the MCP tests drive.
+requirements="moto[server]==5.2.5 mcp==1.30.0"
+if [ "$(cat "$env_dir/venv/.requirements" 2>/dev/null)" != "$requirements" ]; then
+  echo "test.sh: installing $requirements into $env_dir/venv"
   python3 -m venv "$env_dir/venv"
-  "$env_dir/venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]==5.2.5'
+  # shellcheck disable=SC2086 # one argument per requirement
+  "$env_dir/venv/bin/pip" install --quiet --disable-pip-version-check $requirements
+  echo "$requirements" > "$env_dir/venv/.requirements"
 fi
+export GROUNDWORK_TEST_PYTHON="$env_dir/venv/bin/python"
 
 export GROUNDWORK_TEST_HOME="$env_dir/home"
 if [ ! -f "$GROUNDWORK_TEST_HOME/models/all-MiniLM-L6-v2/model.safetensors" ]; then

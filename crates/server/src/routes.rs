@@ -69,6 +69,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/tokens/{id}", delete(revoke_token))
         .route("/v1/grants", get(list_grants).post(add_grant))
         .route("/v1/grants/{id}", delete(revoke_grant))
+        .merge(
+            // MCP over streamable HTTP; every request authenticated before the protocol layer.
+            Router::new()
+                .route_service("/mcp", crate::mcp::http_service(&state))
+                .layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    crate::mcp::authenticate,
+                )),
+        )
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(max_body))
@@ -173,24 +182,29 @@ fn query_rejection(rejection: QueryRejection) -> ApiError {
 /// The request's authenticated handle.
 pub struct Caller(pub Groundwork);
 
+/// The bearer credential of `Authorization`, or why there is none.
+pub(crate) fn bearer(headers: &axum::http::HeaderMap) -> Result<String, &'static str> {
+    match headers.get(header::AUTHORIZATION) {
+        None => Err("no Authorization header"),
+        Some(value) => match value.to_str() {
+            Err(_) => Err("Authorization header is not text"),
+            Ok(text) => match text.trim().split_once(' ') {
+                Some((scheme, credential))
+                    if scheme.eq_ignore_ascii_case("bearer") && !credential.trim().is_empty() =>
+                {
+                    Ok(credential.trim().to_owned())
+                }
+                _ => Err("Authorization header is not a bearer credential"),
+            },
+        },
+    }
+}
+
 impl FromRequestParts<Arc<AppState>> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
-        let bearer = match parts.headers.get(header::AUTHORIZATION) {
-            None => Err("no Authorization header"),
-            Some(value) => match value.to_str() {
-                Err(_) => Err("Authorization header is not text"),
-                Ok(text) => match text.trim().split_once(' ') {
-                    Some((scheme, credential))
-                        if scheme.eq_ignore_ascii_case("bearer") && !credential.trim().is_empty() =>
-                    {
-                        Ok(credential.trim().to_owned())
-                    }
-                    _ => Err("Authorization header is not a bearer credential"),
-                },
-            },
-        };
+        let bearer = bearer(&parts.headers);
         Ok(Caller(state.authenticate(bearer).await?))
     }
 }
