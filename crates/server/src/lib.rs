@@ -109,6 +109,14 @@ impl AppState {
         .await
     }
 
+    /// Resident memory is over `[server] memory_limit_mb` (never, without a limit).
+    fn over_memory_limit(&self) -> bool {
+        match self.config.memory_limit_mb {
+            Some(limit) => metrics::resident_memory_bytes().is_some_and(|rss| rss > limit * 1024 * 1024),
+            None => false,
+        }
+    }
+
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Relaxed)
     }

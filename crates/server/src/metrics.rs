@@ -131,6 +131,12 @@ impl Metrics {
                 syncs_running as u64,
             ),
             (
+                "groundwork_resident_memory_bytes",
+                "gauge",
+                "Resident memory of the server process (0 where unknown).",
+                resident_memory_bytes().unwrap_or(0),
+            ),
+            (
                 "groundwork_syncs_succeeded_total",
                 "counter",
                 "Sync jobs that succeeded.",
@@ -177,6 +183,15 @@ impl Metrics {
         );
         out
     }
+}
+
+/// The process's resident memory, from `/proc/self/statm` (Linux); `None` elsewhere.
+pub fn resident_memory_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    Some(pages * u64::try_from(page).ok()?)
 }
 
 #[cfg(test)]

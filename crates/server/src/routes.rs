@@ -85,7 +85,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// Bounds concurrency (refusing, not queueing, past the limit), counts and times requests.
+/// Bounds concurrency and memory (refusing, not queueing, past either limit), counts and times
+/// requests.
 async fn admit(State(state): Shared, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().to_string();
@@ -102,7 +103,15 @@ async fn admit(State(state): Shared, request: Request, next: Next) -> Response {
     } else {
         state.permits.clone().try_acquire_owned().ok()
     };
-    let response = if exempt || permit.is_some() {
+    let over_memory = !exempt && state.over_memory_limit();
+    let response = if over_memory {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "the server is over its memory limit; retry shortly",
+        )
+        .into_response()
+    } else if exempt || permit.is_some() {
         next.run(request).await
     } else {
         ApiError::overloaded().into_response()

@@ -931,3 +931,39 @@ fn guardrails_screen_questions_retrieved_chunks_and_answers() {
     let (_, listed) = served.get("/v1/guardrails", Some(admin));
     assert_eq!(listed, json!({ "default": "strict", "policies": ["strict"] }));
 }
+
+#[test]
+fn requests_are_refused_while_memory_is_over_the_limit() {
+    let Some(model) = model_dir() else { return };
+    // A loaded model alone is far over 1 MiB.
+    let served = Served::start(
+        &model,
+        ServerConfig {
+            memory_limit_mb: Some(1),
+            ..ServerConfig::default()
+        },
+    );
+    let (status, body) = served.post(
+        "/v1/knowledge-bases/handbook/retrieve",
+        Some(&served.admin_token),
+        json!({ "retrievalQuery": { "text": "parental leave" } }),
+    );
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::SERVICE_UNAVAILABLE, "overloaded")
+    );
+    assert!(body["message"].as_str().unwrap().contains("memory"), "{body}");
+    // Probes and metrics still answer, and the metrics say why.
+    assert_eq!(served.get("/healthz", None).0, StatusCode::OK);
+    let (status, metrics) = served.get("/metrics", None);
+    assert_eq!(status, StatusCode::OK);
+    let rss: f64 = metrics
+        .as_str()
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("groundwork_resident_memory_bytes "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(rss > 1024.0 * 1024.0, "{rss}");
+}

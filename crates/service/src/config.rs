@@ -46,6 +46,9 @@ pub struct ServerConfig {
     pub max_concurrent_requests: usize,
     /// Knowledge bases synced in the background, with their interval (`30m`, `6h`, `1d`).
     pub sync_schedule: std::collections::BTreeMap<String, String>,
+    /// New requests are refused with `overloaded` while the process's resident memory is over
+    /// this many MiB (probes and /metrics stay answerable); no limit when unset.
+    pub memory_limit_mb: Option<u64>,
     /// PEM certificate chain and private key; with both set the server speaks HTTPS only.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
@@ -59,6 +62,7 @@ impl Default for ServerConfig {
             request_timeout_secs: 60,
             max_concurrent_requests: 64,
             sync_schedule: std::collections::BTreeMap::new(),
+            memory_limit_mb: None,
             tls_cert: None,
             tls_key: None,
         }
