@@ -80,6 +80,9 @@ pub enum Command {
         question: String,
         #[command(flatten)]
         retrieval: RetrievalArgs,
+        /// A model named under [llms] in config.toml, instead of the knowledge base's.
+        #[arg(long)]
+        model: Option<String>,
     },
     /// Manage derived search indexes.
     Index {
@@ -397,11 +400,18 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             kb,
             question,
             retrieval,
+            model,
         } => {
             let groundwork = credentials.open(&home)?;
             let searcher = groundwork.searcher(&kb)?;
-            let answer =
-                groundwork_service::ask(&searcher, &question, retrieval.k, retrieval.filter()?, None)?;
+            let answer = groundwork_service::ask_with_model(
+                &searcher,
+                &question,
+                retrieval.k,
+                retrieval.filter()?,
+                model.as_deref(),
+                None,
+            )?;
             print_answer(&answer, json)?;
         }
         Command::Guard { command } => guard_command(&credentials.open(&home)?, command, json)?,

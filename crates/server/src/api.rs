@@ -217,6 +217,9 @@ pub struct RetrieveAndGenerateRequest {
     pub input: QueryText,
     #[serde(default)]
     pub retrieval_configuration: Option<RetrievalConfiguration>,
+    /// A model named under `[llms]` in the server's config, instead of the knowledge base's.
+    #[serde(default)]
+    pub model: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

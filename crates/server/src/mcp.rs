@@ -92,6 +92,8 @@ struct AskArgs {
     question: String,
     #[serde(default = "default_k")]
     k: usize,
+    #[serde(default)]
+    model: Option<String>,
 }
 
 fn default_k() -> usize {
@@ -138,7 +140,8 @@ fn tools() -> Vec<Tool> {
                 "properties": {
                     "knowledge_base": { "type": "string", "description": "Knowledge base name" },
                     "question": { "type": "string" },
-                    "k": { "type": "integer", "minimum": 1, "maximum": MAX_K, "default": 5 }
+                    "k": { "type": "integer", "minimum": 1, "maximum": MAX_K, "default": 5 },
+                    "model": { "type": "string", "description": "A model the server names under [llms], instead of the knowledge base's" }
                 },
                 "required": ["knowledge_base", "question"],
                 "additionalProperties": false
@@ -238,7 +241,14 @@ fn call(groundwork: &Groundwork, request: &CallToolRequestParams) -> Result<Call
         "ask" => {
             let args: AskArgs = arguments(request)?;
             let searcher = groundwork.searcher(&args.knowledge_base)?;
-            let answer = groundwork_service::ask(&searcher, &args.question, check_k(args.k)?, None, None)?;
+            let answer = groundwork_service::ask_with_model(
+                &searcher,
+                &args.question,
+                check_k(args.k)?,
+                None,
+                args.model.as_deref(),
+                None,
+            )?;
             let mut text = answer.text.clone();
             let mut sources: Vec<&str> = answer
                 .citations

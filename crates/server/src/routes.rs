@@ -440,10 +440,18 @@ pub async fn retrieve_and_generate(
 ) -> ApiResult<RetrieveAndGenerateResponse> {
     let options = body.retrieval_configuration.unwrap_or_default().options()?;
     let question = body.input.text;
+    let model = body.model;
     let answer = state
         .run(move || {
             let searcher = caller.searcher(&name)?;
-            groundwork_service::ask(&searcher, &question, options.k, options.filter, None)
+            groundwork_service::ask_with_model(
+                &searcher,
+                &question,
+                options.k,
+                options.filter,
+                model.as_deref(),
+                None,
+            )
         })
         .await?;
     state.metrics.generated(answer.usage);
@@ -466,6 +474,7 @@ pub async fn retrieve_and_generate_stream(
     use axum::response::sse::{Event, KeepAlive, Sse};
     let options = body.retrieval_configuration.unwrap_or_default().options()?;
     let question = body.input.text;
+    let model = body.model;
     let (sender, receiver) = tokio::sync::mpsc::channel::<Event>(64);
     let worker_state = state.clone();
     let deadline = std::time::Duration::from_secs(state.config().request_timeout_secs.max(1));
@@ -476,11 +485,12 @@ pub async fn retrieve_and_generate_stream(
             let _ = deltas.blocking_send(Event::default().event("delta").data(piece));
         };
         let result = caller.searcher(&name).and_then(|searcher| {
-            groundwork_service::ask(
+            groundwork_service::ask_with_model(
                 &searcher,
                 &question,
                 options.k,
                 options.filter,
+                model.as_deref(),
                 Some(&mut deliver),
             )
         });

@@ -603,7 +603,8 @@ fn generated_answers_cite_only_readable_sources_and_stream() {
     let Some(model) = model_dir() else { return };
     let llm = FakeModel::start();
     let extra = format!(
-        "[llm]\nprovider = \"openai\"\nbase_url = \"{}\"\nmodel = \"fake-model\"\n",
+        "[llm]\nprovider = \"openai\"\nbase_url = \"{0}\"\nmodel = \"fake-model\"\n\n\
+         [llms.second]\nprovider = \"openai\"\nbase_url = \"{0}\"\nmodel = \"fake-second\"\n",
         llm.base
     );
     let served = Served::start_with(&model, ServerConfig::default(), &extra);
@@ -688,6 +689,31 @@ fn generated_answers_cite_only_readable_sources_and_stream() {
     assert_eq!(done["output"]["text"], answer["output"]["text"]);
     assert!(deltas.contains("[1]"), "deltas are the raw model text: {deltas}");
 
+    // A request may choose among the models the config names, and nothing else.
+    let (status, chosen) = served.post(
+        generate,
+        Some(&alice),
+        json!({ "input": { "text": "How long is parental leave?" }, "model": "second" }),
+    );
+    assert_eq!(status, StatusCode::OK, "{chosen}");
+    assert!(
+        chosen["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m == "openai:fake-second"),
+        "{chosen}"
+    );
+    let (status, refused) = served.post(
+        generate,
+        Some(&alice),
+        json!({ "input": { "text": "How long is parental leave?" }, "model": "http://evil.example/v1" }),
+    );
+    assert_eq!(
+        (status, error_code(&refused)),
+        (StatusCode::BAD_REQUEST, "invalid_request")
+    );
+
     // A model told by a document to misbehave, citing a source that does not exist: no citation.
     let (status, injected) = served.post(
         generate,
@@ -714,7 +740,9 @@ fn generated_answers_cite_only_readable_sources_and_stream() {
         .iter()
         .map(|r| r["outcome"].as_str().unwrap())
         .collect();
-    assert_eq!(outcomes, ["ok", "ok", "ok", "error"], "{asks}");
+    // The answer, the stream, the chosen model, the unknown model, the injected document, the
+    // garbage answer.
+    assert_eq!(outcomes, ["ok", "ok", "ok", "error", "ok", "error"], "{asks}");
     assert!(asks[0]["models"].as_str().unwrap().contains("openai:fake-model"));
 
     let (_, metrics) = served.get("/metrics", None);

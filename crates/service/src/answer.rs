@@ -46,12 +46,52 @@ pub fn ask(
     filter: Option<Filter>,
     on_delta: Option<&mut dyn FnMut(&str)>,
 ) -> Result<Answer, ServiceError> {
-    let configured = searcher
-        .knowledge_base()
-        .config
-        .llm
-        .clone()
-        .or_else(|| searcher.groundwork().config().llm.clone());
+    ask_with_model(searcher, question, k, filter, None, on_delta)
+}
+
+/// [`ask`] with the model chosen by the request: `model` names an entry of `[llms]` in
+/// `config.toml`, which takes the place of the knowledge base's and the default model.
+pub fn ask_with_model(
+    searcher: &Searcher<'_>,
+    question: &str,
+    k: usize,
+    filter: Option<Filter>,
+    model: Option<&str>,
+    on_delta: Option<&mut dyn FnMut(&str)>,
+) -> Result<Answer, ServiceError> {
+    let config = searcher.groundwork().config();
+    let configured = match model {
+        Some(name) => match config.llms.get(name) {
+            Some(llm) => Some(llm.clone()),
+            None => {
+                let known: Vec<&str> = config.llms.keys().map(String::as_str).collect();
+                let refused: Result<Answer, ServiceError> = Err(ServiceError::invalid(format!(
+                    "no model `{name}` under [llms] in config.toml (known: {})",
+                    if known.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
+                )));
+                let entry = searcher.groundwork().entry(
+                    "ask",
+                    Some(&searcher.knowledge_base().name),
+                    serde_json::json!({ "query": question, "k": k, "model": name }),
+                );
+                let started = std::time::Instant::now();
+                searcher
+                    .groundwork()
+                    .record_read(entry, started, &refused, Vec::new())?;
+                return refused;
+            }
+        },
+        None => searcher
+            .knowledge_base()
+            .config
+            .llm
+            .clone()
+            .or_else(|| config.llm.clone()),
+    };
     let Some(llm) = configured else {
         let answer = extractive_answer(searcher, question, k, filter)?;
         if let Some(deliver) = on_delta {

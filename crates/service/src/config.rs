@@ -18,6 +18,10 @@ pub struct Config {
     /// unset. `provider = "openai"` (`base_url`, `model`, `api_key_env`) or `"bedrock"`
     /// (`region`, `model_id`), with optional `[llm.limits]`.
     pub llm: Option<groundwork_core::LlmConfig>,
+    /// Further models a request may choose by name (`[llms.NAME]`, shaped like `[llm]`):
+    /// `ask --model NAME`, `"model": "NAME"` in retrieve-and-generate. Callers pick among these
+    /// and nothing else, so a request can never point the server at an arbitrary endpoint.
+    pub llms: std::collections::BTreeMap<String, groundwork_core::LlmConfig>,
     /// Named guardrail policies and the one applied by default; see [`GuardrailsConfig`].
     pub guardrails: GuardrailsConfig,
 }

@@ -14,7 +14,7 @@ mod guardrails;
 mod home;
 mod search;
 
-pub use answer::{ask, extractive_answer};
+pub use answer::{ask, ask_with_model, extractive_answer};
 pub use bench::{BenchOptions, BenchReport};
 pub use config::{Config, GuardrailsConfig, ServerConfig};
 pub use error::ServiceError;
