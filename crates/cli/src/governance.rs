@@ -4,9 +4,8 @@ use crate::output::print_json;
 use clap::{Args, Subcommand};
 use groundwork_core::format_millis;
 use groundwork_service::{
-    AuditQuery, AuditRow, Grantee, Groundwork, Level, PrincipalKind, parse_time_or_duration,
+    AnchorLocation, AuditQuery, AuditRow, Grantee, Groundwork, Level, PrincipalKind, parse_time_or_duration,
 };
-use std::path::PathBuf;
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
@@ -89,12 +88,22 @@ pub enum GrantCommand {
 pub enum AuditCommand {
     /// Walk the hash chain; name the first altered, removed or reordered record.
     Verify {
-        /// Also check an anchor written by `audit anchor` (catches a removed tail).
+        /// Also check an anchor written by `audit anchor` (catches a removed tail): a file or
+        /// an `s3://bucket/key` object.
         #[arg(long)]
-        anchor: Option<PathBuf>,
+        anchor: Option<String>,
+        /// S3-compatible endpoint of an `s3://` anchor.
+        #[arg(long)]
+        endpoint: Option<String>,
     },
-    /// Write the chain head to a file, signed when a key is configured.
-    Anchor { path: PathBuf },
+    /// Write the chain head, signed when a key is configured, to a file or to an
+    /// `s3://bucket/key` object that someone holding the database cannot rewrite.
+    Anchor {
+        location: String,
+        /// S3-compatible endpoint of an `s3://` location.
+        #[arg(long)]
+        endpoint: Option<String>,
+    },
     /// Find records by actor, action, time range or document.
     Query {
         #[command(flatten)]
@@ -397,8 +406,11 @@ fn print_record(row: &AuditRow) {
 
 pub fn audit_command(groundwork: &Groundwork, command: AuditCommand, json: bool) -> anyhow::Result<()> {
     match command {
-        AuditCommand::Verify { anchor } => {
-            let report = groundwork.audit_verify(anchor.as_deref())?;
+        AuditCommand::Verify { anchor, endpoint } => {
+            let anchor = anchor
+                .map(|anchor| AnchorLocation::parse(&anchor, endpoint))
+                .transpose()?;
+            let report = groundwork.audit_verify(anchor.as_ref())?;
             if json {
                 print_json(&report)?;
             } else if let Some(problem) = &report.problem {
@@ -414,8 +426,9 @@ pub fn audit_command(groundwork: &Groundwork, command: AuditCommand, json: bool)
                 std::process::exit(groundwork_core::ErrorCode::Corrupt.exit_code());
             }
         }
-        AuditCommand::Anchor { path } => {
-            let anchor = groundwork.audit_anchor(&path)?;
+        AuditCommand::Anchor { location, endpoint } => {
+            let location = AnchorLocation::parse(&location, endpoint)?;
+            let anchor = groundwork.audit_anchor(&location)?;
             if json {
                 print_json(&anchor)?;
             } else {
@@ -424,7 +437,7 @@ pub fn audit_command(groundwork: &Groundwork, command: AuditCommand, json: bool)
                 } else {
                     ""
                 };
-                println!("anchored record {} to {}{signed}", anchor.seq, path.display());
+                println!("anchored record {} to {location}{signed}", anchor.seq);
             }
         }
         AuditCommand::Query { filter } => {

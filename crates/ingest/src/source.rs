@@ -205,6 +205,41 @@ impl SourceReader {
         })
     }
 
+    /// Writes one object at `key` under the source, whole: a reader sees the old object or
+    /// the new one, never a part (an S3 put; a rename for folders).
+    pub fn put(&self, key: &str, body: Vec<u8>) -> Result<(), SourceError> {
+        let path = ObjectPath::from(key);
+        let unavailable = |e: object_store::Error| SourceError::Unavailable {
+            uri: format!("{}{key}", self.uri),
+            message: e.to_string(),
+        };
+        self.runtime.block_on(async {
+            self.store.put(&path, body.into()).await.map_err(unavailable)?;
+            Ok(())
+        })
+    }
+
+    /// Reads the object at `key` under the source, up to `max_bytes`.
+    pub fn get(&self, key: &str, max_bytes: u64) -> Result<Bytes, SourceError> {
+        let path = ObjectPath::from(key);
+        let uri = format!("{}{key}", self.uri);
+        let unavailable = |e: object_store::Error| SourceError::Unavailable {
+            uri: uri.clone(),
+            message: e.to_string(),
+        };
+        self.runtime.block_on(async {
+            let result = self.store.get(&path).await.map_err(unavailable)?;
+            if result.meta.size > max_bytes {
+                return Err(SourceError::TooLarge {
+                    uri: uri.clone(),
+                    size: result.meta.size,
+                    limit: max_bytes,
+                });
+            }
+            result.bytes().await.map_err(unavailable)
+        })
+    }
+
     fn object_uri(&self, path: &ObjectPath) -> String {
         match &self.location {
             Location::Folder(root) => {

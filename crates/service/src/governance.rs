@@ -7,7 +7,6 @@
 //! denied or failed, appends an audit record; changes to governance state commit in the same
 //! transaction as their record.
 
-use std::path::Path;
 use std::time::Instant;
 
 use groundwork_core::{ErrorCode, UnixMillis, now_millis};
@@ -16,6 +15,7 @@ use groundwork_govern::audit::{
     Anchor, AuditEntry, AuditRow, ChainVerifier, ChunkRef, Outcome, Verification,
 };
 use groundwork_govern::{jwt, location, token};
+use groundwork_ingest::source::SourceReader;
 use groundwork_store::{AuditQuery, Principal, PrincipalKind, StoreError, TokenRecord};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -509,16 +509,15 @@ impl Groundwork {
     // --- the audit log --------------------------------------------------------------------
 
     /// Walks the whole chain (and checks `anchor` against it, when given).
-    pub fn audit_verify(&self, anchor: Option<&Path>) -> Result<AuditVerification, ServiceError> {
+    pub fn audit_verify(&self, anchor: Option<&AnchorLocation>) -> Result<AuditVerification, ServiceError> {
         self.require_admin("audit.verify", None)?;
         let anchor: Option<Anchor> = match anchor {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    ServiceError::invalid(format!("cannot read anchor {}: {e}", path.display()))
-                })?;
-                Some(serde_json::from_str(&text).map_err(|e| {
-                    ServiceError::invalid(format!("{} is not an anchor: {e}", path.display()))
-                })?)
+            Some(location) => {
+                let text = location.read()?;
+                Some(
+                    serde_json::from_str(&text)
+                        .map_err(|e| ServiceError::invalid(format!("{location} is not an anchor: {e}")))?,
+                )
             }
             None => None,
         };
@@ -537,7 +536,7 @@ impl Groundwork {
 
     /// Writes the chain head to `dest` (atomically), signed when `[audit] signing_key_file`
     /// is configured.
-    pub fn audit_anchor(&self, dest: &Path) -> Result<Anchor, ServiceError> {
+    pub fn audit_anchor(&self, dest: &AnchorLocation) -> Result<Anchor, ServiceError> {
         self.require_admin("audit.anchor", None)?;
         let started = Instant::now();
         let (seq, hash) = self
@@ -554,14 +553,10 @@ impl Groundwork {
                 .map_err(|e| ServiceError::invalid(e.to_string()))?;
         }
         let body = serde_json::to_string_pretty(&anchor).expect("anchors serialise");
-        let tmp = dest.with_extension("tmp");
-        let written = std::fs::write(&tmp, body).and_then(|()| std::fs::rename(&tmp, dest));
-        let result = written
-            .map(|()| anchor)
-            .map_err(|e| ServiceError::invalid(format!("cannot write {}: {e}", dest.display())));
+        let result = dest.write(body.into_bytes()).map(|()| anchor);
         let entry = self.entry(
             "audit.anchor",
-            Some(&dest.to_string_lossy()),
+            Some(&dest.to_string()),
             json!({ "anchored_seq": seq }),
         );
         self.record(entry, started, &result, Vec::new())?;
@@ -571,6 +566,103 @@ impl Groundwork {
     pub fn audit_query(&self, query: &AuditQuery) -> Result<Vec<AuditRow>, ServiceError> {
         self.require_admin("audit.query", None)?;
         Ok(self.store().query_audit(query)?)
+    }
+}
+
+/// Where `audit anchor` writes the chain head and `audit verify --anchor` reads it: a file, or
+/// an object (`s3://bucket/key`, optionally on an S3-compatible `endpoint`) that someone with
+/// the database alone cannot rewrite.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AnchorLocation {
+    File(std::path::PathBuf),
+    Object { uri: String, endpoint: Option<String> },
+}
+
+/// Largest anchor read back; a real one is well under 1 KiB.
+const MAX_ANCHOR_BYTES: u64 = 64 * 1024;
+
+impl AnchorLocation {
+    /// `s3://…` is an object, anything else a file path. `endpoint` only applies to objects.
+    pub fn parse(text: &str, endpoint: Option<String>) -> Result<AnchorLocation, ServiceError> {
+        if text.starts_with("s3://") {
+            let key = text
+                .trim_start_matches("s3://")
+                .split_once('/')
+                .map(|(_, key)| key);
+            if key.is_none_or(|key| key.is_empty() || key.ends_with('/')) {
+                return Err(ServiceError::invalid(format!(
+                    "{text}: an anchor object needs a key, as in s3://bucket/audit/anchor.json"
+                )));
+            }
+            Ok(AnchorLocation::Object {
+                uri: text.to_owned(),
+                endpoint,
+            })
+        } else if endpoint.is_some() {
+            Err(ServiceError::invalid("--endpoint applies to s3:// anchors only"))
+        } else {
+            Ok(AnchorLocation::File(std::path::PathBuf::from(text)))
+        }
+    }
+
+    /// The object's bucket URI and key.
+    fn split(uri: &str) -> (String, String) {
+        let rest = uri.trim_start_matches("s3://");
+        let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+        (format!("s3://{bucket}/"), key.to_owned())
+    }
+
+    fn connect(uri: &str, endpoint: &Option<String>) -> Result<(SourceReader, String), ServiceError> {
+        let (bucket, key) = Self::split(uri);
+        let config = groundwork_core::SourceConfig {
+            endpoint: endpoint.clone(),
+            region: None,
+        };
+        let reader = SourceReader::connect(&bucket, &config)
+            .map_err(|e| ServiceError::new(ErrorCode::SourceUnavailable, e.to_string()))?;
+        Ok((reader, key))
+    }
+
+    fn write(&self, body: Vec<u8>) -> Result<(), ServiceError> {
+        match self {
+            AnchorLocation::File(path) => {
+                let tmp = path.with_extension("tmp");
+                std::fs::write(&tmp, body)
+                    .and_then(|()| std::fs::rename(&tmp, path))
+                    .map_err(|e| ServiceError::invalid(format!("cannot write {}: {e}", path.display())))
+            }
+            AnchorLocation::Object { uri, endpoint } => {
+                let (reader, key) = Self::connect(uri, endpoint)?;
+                reader
+                    .put(&key, body)
+                    .map_err(|e| ServiceError::new(ErrorCode::SourceUnavailable, e.to_string()))
+            }
+        }
+    }
+
+    fn read(&self) -> Result<String, ServiceError> {
+        let bytes = match self {
+            AnchorLocation::File(path) => std::fs::read(path)
+                .map_err(|e| ServiceError::invalid(format!("cannot read anchor {}: {e}", path.display())))?,
+            AnchorLocation::Object { uri, endpoint } => {
+                let (reader, key) = Self::connect(uri, endpoint)?;
+                reader
+                    .get(&key, MAX_ANCHOR_BYTES)
+                    .map_err(|e| ServiceError::new(ErrorCode::SourceUnavailable, e.to_string()))?
+                    .to_vec()
+            }
+        };
+        String::from_utf8(bytes)
+            .map_err(|_| ServiceError::invalid(format!("{self} is not an anchor: not UTF-8")))
+    }
+}
+
+impl std::fmt::Display for AnchorLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AnchorLocation::File(path) => write!(f, "{}", path.display()),
+            AnchorLocation::Object { uri, .. } => f.write_str(uri),
+        }
     }
 }
 

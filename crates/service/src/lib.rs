@@ -20,8 +20,8 @@ pub use config::{Config, GuardrailsConfig, ServerConfig};
 pub use error::ServiceError;
 pub use eval::{EvalOptions, EvalReport, EvalRow, RetrievalMetrics};
 pub use governance::{
-    Actor, AnswerLineage, AuditVerification, CreatedToken, LOCAL_ADMIN, UsedChunk, normalise_location,
-    parse_time_or_duration,
+    Actor, AnchorLocation, AnswerLineage, AuditVerification, CreatedToken, LOCAL_ADMIN, UsedChunk,
+    normalise_location, parse_time_or_duration,
 };
 pub use groundwork_govern::access::{Grant, Grantee, Level};
 pub use groundwork_govern::audit::{Anchor, AuditRow};

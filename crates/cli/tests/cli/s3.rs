@@ -173,3 +173,58 @@ fn s3_prefix_sync_add_update_delete_with_sidecars() {
     assert!(hits["hits"][0]["content"].as_str().unwrap().contains("30 weeks"));
     env.assert_indexes_match_store("lake");
 }
+
+#[test]
+fn audit_anchors_live_in_object_storage() {
+    let model = require_model!();
+    let Some(endpoint) = endpoint() else { return };
+    let bucket_name = format!("gw-anchor-{}", std::process::id());
+    let bucket = Bucket::new(&endpoint, &bucket_name);
+    let env = TestHome::new(model);
+    env.ok(&["user", "add", "alice"]);
+    env.ok(&["user", "add", "bob"]);
+    let anchor = format!("s3://{bucket_name}/audit/anchor.json");
+    let anchored = env.json(&["audit", "anchor", &anchor, "--endpoint", &endpoint]);
+    assert!(anchored["seq"].as_i64().unwrap() >= 2, "{anchored}");
+    let verified = env.json(&["audit", "verify", "--anchor", &anchor, "--endpoint", &endpoint]);
+    assert_eq!(verified["intact"], true, "{verified}");
+
+    // Cutting the tail in the database is caught by the anchor held outside it.
+    let db = rusqlite::Connection::open(env.home.join("groundwork.db")).unwrap();
+    db.execute_batch("DROP TRIGGER audit_log_no_delete;").unwrap();
+    let head = anchored["seq"].as_i64().unwrap();
+    db.execute("DELETE FROM audit_log WHERE seq >= ?1", [head - 1])
+        .unwrap();
+    let cut = env.output(&[
+        "--json",
+        "audit",
+        "verify",
+        "--anchor",
+        &anchor,
+        "--endpoint",
+        &endpoint,
+    ]);
+    assert_eq!(cut.status.code(), Some(9));
+    let cut: serde_json::Value = serde_json::from_slice(&cut.stdout).unwrap();
+    assert_eq!(cut["first_break"]["kind"], "truncated", "{cut}");
+
+    // A missing object and a key-less location are typed errors.
+    let missing = format!("s3://{bucket_name}/audit/none.json");
+    assert_eq!(
+        env.fails(&["audit", "verify", "--anchor", &missing, "--endpoint", &endpoint])
+            .1,
+        "source_unavailable"
+    );
+    assert_eq!(
+        env.fails(&[
+            "audit",
+            "anchor",
+            &format!("s3://{bucket_name}/"),
+            "--endpoint",
+            &endpoint
+        ])
+        .1,
+        "invalid_request"
+    );
+    bucket.delete("audit/anchor.json");
+}
