@@ -563,9 +563,28 @@ impl Groundwork {
         result
     }
 
+    /// Records matching `query`. Reading the log is itself audited (`audit.query`, with the
+    /// filters and how many records were returned), after the read, so a query never lists its
+    /// own record.
     pub fn audit_query(&self, query: &AuditQuery) -> Result<Vec<AuditRow>, ServiceError> {
         self.require_admin("audit.query", None)?;
-        Ok(self.store().query_audit(query)?)
+        let started = Instant::now();
+        let result = self.store().query_audit(query).map_err(ServiceError::from);
+        let mut request = json!({
+            "actor": query.actor,
+            "action": query.action,
+            "since": query.since,
+            "until": query.until,
+            "document": query.document_uri,
+            "after_seq": query.after_seq,
+            "limit": query.limit,
+        });
+        if let Ok(rows) = &result {
+            request["returned"] = json!(rows.len());
+        }
+        let entry = self.entry("audit.query", None, request);
+        self.record_read(entry, started, &result, Vec::new())?;
+        result
     }
 }
 

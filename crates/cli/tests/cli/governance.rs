@@ -267,6 +267,18 @@ fn audit_records_are_masked_chained_and_tamper_evident() {
     assert!(!chunks.as_array().unwrap().is_empty());
     assert!(chunks[0]["object_version"].is_string());
     assert!(ask["models"].as_str().unwrap().contains("all-MiniLM-L6-v2"));
+    // Reading the log is on the record too: the filters and how much was returned.
+    let reads = env.json(&["audit", "query", "--action", "audit.query"]);
+    let last: serde_json::Value = serde_json::from_str(
+        reads.as_array().unwrap().last().unwrap()["request"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (last["action"].as_str(), last["returned"].as_u64()),
+        (Some("ask"), Some(asks.as_array().unwrap().len() as u64))
+    );
 
     // Lineage: from the answer back to its chunks and their document versions.
     let lineage = env.json(&["lineage", "answer", &ask["seq"].to_string()]);
