@@ -1,8 +1,10 @@
-//! Amazon Bedrock's Converse API (`POST /model/{modelId}/converse`), signed with SigV4.
-//!
-//! Streaming (`ConverseStream`) uses AWS's binary event-stream framing; this provider asks for
-//! the whole answer and hands it to a streaming caller as one piece.
+//! Amazon Bedrock's Converse API (`POST /model/{modelId}/converse`), signed with SigV4, and
+//! `ConverseStream` (`…/converse-stream`) for streaming callers: AWS's binary event stream
+//! (`crate::eventstream`), whose `contentBlockDelta` events are handed on as they arrive.
+//! Throttling and server errors inside a stream arrive as exception messages and are typed like
+//! their HTTP counterparts; once text has been handed on, a failure is not retried.
 
+use crate::eventstream;
 use crate::retry::{Failure, parse_retry_after, with_retries};
 use crate::sigv4::{self, Credentials};
 use crate::{ChatModel, ChatRequest, ChatResponse, LlmError, Role, Usage};
@@ -77,8 +79,18 @@ impl BedrockChat {
         })
     }
 
-    fn attempt(&self, payload: &[u8]) -> Result<ChatResponse, Failure> {
-        let path = format!("/model/{}/converse", sigv4::encode(&self.model_id, true));
+    fn attempt(
+        &self,
+        payload: &[u8],
+        on_delta: &mut Option<&mut dyn FnMut(&str)>,
+        streamed_any: &mut bool,
+    ) -> Result<ChatResponse, Failure> {
+        let operation = if on_delta.is_some() {
+            "converse-stream"
+        } else {
+            "converse"
+        };
+        let path = format!("/model/{}/{operation}", sigv4::encode(&self.model_id, true));
         let host = match self.endpoint.port() {
             Some(port) => format!("{}:{port}", self.endpoint.host_str().unwrap_or_default()),
             None => self.endpoint.host_str().unwrap_or_default().to_owned(),
@@ -129,6 +141,17 @@ impl BedrockChat {
         })?;
         let status = response.status();
         let retry_after = parse_retry_after(response.headers().get(reqwest::header::RETRY_AFTER));
+        let is_event_stream = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/vnd.amazon.eventstream"));
+        if status.is_success()
+            && is_event_stream
+            && let Some(deliver) = on_delta.as_mut()
+        {
+            return self.read_stream(response, &mut **deliver, streamed_any);
+        }
         let text = response.text().map_err(|e| LlmError::Transport(e.to_string()))?;
         // Bedrock signals throttling with 429 and `ThrottlingException`.
         if status.as_u16() == 429 {
@@ -162,11 +185,102 @@ impl BedrockChat {
             prompt_tokens: u.get("inputTokens").and_then(Value::as_u64).unwrap_or(0),
             completion_tokens: u.get("outputTokens").and_then(Value::as_u64).unwrap_or(0),
         });
+        if let Some(deliver) = on_delta.as_mut() {
+            // Asked to stream, answered at once: hand over the whole text as one piece.
+            *streamed_any = true;
+            deliver(&answer);
+        }
         Ok(ChatResponse {
             text: answer,
             model: self.model_id.clone(),
             usage,
             finish_reason: value.get("stopReason").and_then(Value::as_str).map(str::to_owned),
+            attempts: 1,
+        })
+    }
+
+    fn read_stream(
+        &self,
+        response: reqwest::blocking::Response,
+        deliver: &mut dyn FnMut(&str),
+        streamed_any: &mut bool,
+    ) -> Result<ChatResponse, Failure> {
+        let mut reader = std::io::BufReader::new(response);
+        let mut text = String::new();
+        let mut usage = None;
+        let mut finish_reason = None;
+        loop {
+            let message = match eventstream::read_message(&mut reader) {
+                Ok(Some(message)) => message,
+                Ok(None) => break,
+                Err(eventstream::FrameError::Io(e)) if e.contains("timed out") => {
+                    return Err(LlmError::Timeout(self.limits.timeout_secs).into());
+                }
+                Err(eventstream::FrameError::Malformed(e)) => return Err(LlmError::Malformed(e).into()),
+                Err(e) => return Err(LlmError::Transport(e.to_string()).into()),
+            };
+            let payload: Value = serde_json::from_slice(&message.payload).map_err(|e| {
+                LlmError::Malformed(format!(
+                    "a stream event is not JSON ({e}): {}",
+                    crate::error::excerpt(&String::from_utf8_lossy(&message.payload))
+                ))
+            })?;
+            if message.header(":message-type") != Some("event") {
+                let kind = message
+                    .header(":exception-type")
+                    .or(message.header(":error-code"))
+                    .unwrap_or("unknown");
+                let detail = payload
+                    .get("message")
+                    .or(payload.get("Message"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let error = if kind == "throttlingException" {
+                    LlmError::RateLimited
+                } else {
+                    LlmError::Transport(format!(
+                        "Bedrock reported {kind} mid-stream: {}",
+                        crate::error::excerpt(detail)
+                    ))
+                };
+                return Err(error.into());
+            }
+            match message.header(":event-type") {
+                Some("contentBlockDelta") => {
+                    if let Some(piece) = payload.pointer("/delta/text").and_then(Value::as_str)
+                        && !piece.is_empty()
+                    {
+                        *streamed_any = true;
+                        deliver(piece);
+                        text.push_str(piece);
+                    }
+                }
+                Some("messageStop") => {
+                    finish_reason = payload
+                        .get("stopReason")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned);
+                }
+                Some("metadata") => {
+                    usage = payload.get("usage").map(|u| Usage {
+                        prompt_tokens: u.get("inputTokens").and_then(Value::as_u64).unwrap_or(0),
+                        completion_tokens: u.get("outputTokens").and_then(Value::as_u64).unwrap_or(0),
+                    });
+                }
+                // messageStart, contentBlockStart/Stop, and events added later.
+                _ => {}
+            }
+        }
+        if finish_reason.is_none() {
+            return Err(
+                LlmError::Transport("the stream ended before the answer was complete".to_owned()).into(),
+            );
+        }
+        Ok(ChatResponse {
+            text,
+            model: self.model_id.clone(),
+            usage,
+            finish_reason,
             attempts: 1,
         })
     }
@@ -180,14 +294,22 @@ impl ChatModel for BedrockChat {
     fn chat(
         &self,
         request: &ChatRequest,
-        on_delta: Option<&mut dyn FnMut(&str)>,
+        mut on_delta: Option<&mut dyn FnMut(&str)>,
     ) -> Result<ChatResponse, LlmError> {
         let payload = serde_json::to_vec(&Self::body(request)).expect("a JSON value serialises");
-        let (mut response, attempts) = with_retries(&self.limits, || self.attempt(&payload))?;
+        let mut streamed_any = false;
+        let (mut response, attempts) = with_retries(&self.limits, || {
+            self.attempt(&payload, &mut on_delta, &mut streamed_any)
+                .map_err(|failure| {
+                    if streamed_any {
+                        // Text already handed to the caller cannot be taken back: no retry.
+                        Failure::from(LlmError::Interrupted(failure.error.to_string()))
+                    } else {
+                        failure
+                    }
+                })
+        })?;
         response.attempts = attempts;
-        if let Some(deliver) = on_delta {
-            deliver(&response.text);
-        }
         Ok(response)
     }
 }

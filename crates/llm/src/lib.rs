@@ -9,6 +9,7 @@
 pub mod bedrock;
 pub mod citations;
 pub mod error;
+pub mod eventstream;
 pub mod openai;
 pub mod prompt;
 mod retry;

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """A deterministic chat-model server for groundwork's tests: OpenAI-compatible
-/v1/chat/completions (JSON and server-sent events) and Bedrock's /model/{id}/converse, whose
-SigV4 signature it verifies independently of groundwork's signer.
+/v1/chat/completions (JSON and server-sent events) and Bedrock's /model/{id}/converse and
+/converse-stream (binary event stream), whose SigV4 signature it verifies independently of
+groundwork's signer.
 
 The answer is built from the prompt's numbered sources, so it is predictable: the first sentence
 of each of the first two sources, each followed by its citation marker. Words in the question
@@ -19,6 +20,7 @@ import sys
 import threading
 import time
 import urllib.parse
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 API_KEY = os.environ.get("FAKE_LLM_KEY")
@@ -47,6 +49,19 @@ def answer_for(prompt):
     return " ".join(parts)
 
 
+def event_message(event_type, payload, message_type="event"):
+    """One message of AWS's event-stream framing, with its two CRC-32 checksums."""
+    kind = ":exception-type" if message_type == "exception" else ":event-type"
+    headers = b""
+    for name, value in ((kind, event_type), (":content-type", "application/json"), (":message-type", message_type)):
+        headers += bytes([len(name)]) + name.encode() + b"\x07" + len(value).to_bytes(2, "big") + value.encode()
+    body = json.dumps(payload).encode()
+    total = 16 + len(headers) + len(body)
+    prelude = total.to_bytes(4, "big") + len(headers).to_bytes(4, "big")
+    message = prelude + zlib.crc32(prelude).to_bytes(4, "big") + headers + body
+    return message + zlib.crc32(message).to_bytes(4, "big")
+
+
 def question_of(messages):
     user = [m for m in messages if m.get("role") == "user"]
     return user[-1]["content"] if user else ""
@@ -73,6 +88,8 @@ class Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length)
         if self.path.startswith("/model/") and self.path.endswith("/converse"):
             return self.converse(raw)
+        if self.path.startswith("/model/") and self.path.endswith("/converse-stream"):
+            return self.converse_stream(raw)
         if not self.path.endswith("/chat/completions"):
             return self.send_json(404, {"error": {"message": "no such path"}})
         if API_KEY and self.headers.get("authorization") != f"Bearer {API_KEY}":
@@ -135,6 +152,41 @@ class Handler(BaseHTTPRequestHandler):
             "stopReason": "end_turn",
             "usage": {"inputTokens": 12, "outputTokens": len(text.split()), "totalTokens": 0},
         })
+
+    def converse_stream(self, raw):
+        """ConverseStream in AWS's binary event-stream framing. STREAM_THROTTLED_ONCE answers
+        with a throttling exception message first; BROKEN_STREAM cuts the connection after two
+        deltas; BAD_CRC corrupts the checksum of the second delta."""
+        problem = self.check_sigv4(raw)
+        if problem:
+            return self.send_json(403, {"message": problem})
+        request = json.loads(raw)
+        prompt = request["messages"][-1]["content"][0]["text"]
+        question = prompt.rsplit("<question>", 1)[-1]
+        self.send_response(200)
+        self.send_header("content-type", "application/vnd.amazon.eventstream")
+        self.send_header("connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        if "STREAM_THROTTLED_ONCE" in question and count(question) == 1:
+            self.wfile.write(event_message("throttlingException", {"message": "Too many requests"}, "exception"))
+            return
+        text = answer_for(prompt)
+        self.wfile.write(event_message("messageStart", {"role": "assistant"}))
+        words = text.split(" ")
+        for i, word in enumerate(words):
+            piece = word if i == 0 else " " + word
+            frame = event_message("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": piece}})
+            if "BAD_CRC" in question and i == 1:
+                frame = frame[:-1] + bytes([frame[-1] ^ 0xFF])
+            self.wfile.write(frame)
+            self.wfile.flush()
+            if "BROKEN_STREAM" in question and i == 1:
+                return
+        self.wfile.write(event_message("contentBlockStop", {"contentBlockIndex": 0}))
+        self.wfile.write(event_message("messageStop", {"stopReason": "end_turn"}))
+        self.wfile.write(event_message("metadata", {"usage": {"inputTokens": 12, "outputTokens": len(words)}, "metrics": {"latencyMs": 1}}))
+        self.wfile.flush()
 
     def check_sigv4(self, raw):
         """Recomputes the signature from the request as received."""

@@ -225,3 +225,55 @@ fn bedrock_converse_is_signed_so_an_independent_verifier_accepts_it() {
         "{refused:?}"
     );
 }
+
+#[test]
+fn bedrock_converse_stream_delivers_deltas_and_types_its_failures() {
+    let secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+    let server = FakeServer::start(&[("FAKE_AWS_SECRET", secret)]);
+    let model = BedrockChat::new(
+        "eu-west-1",
+        "anthropic.claude-3-haiku-20240307-v1:0",
+        Some(&server.base),
+        Credentials {
+            access_key_id: "AKIDEXAMPLE".into(),
+            secret_access_key: secret.into(),
+            session_token: None,
+        },
+        limits(5),
+    )
+    .unwrap();
+    // Deltas arrive one by one and add up to the answer; usage comes from the metadata event.
+    let mut pieces = Vec::new();
+    let request = build(
+        "How long is parental leave?",
+        &[SourceText {
+            uri: "file:///hr/leave.md",
+            text: SOURCES[0],
+            suspicious: false,
+        }],
+        &LlmLimits::default(),
+    );
+    let answer = model
+        .chat(&request, Some(&mut |piece: &str| pieces.push(piece.to_owned())))
+        .unwrap();
+    assert!(pieces.len() > 3, "{pieces:?}");
+    assert_eq!(pieces.concat(), answer.text);
+    assert_eq!(answer.finish_reason.as_deref(), Some("end_turn"));
+    assert_eq!(answer.usage.unwrap().prompt_tokens, 12);
+    // The whole answer without streaming goes through Converse and says the same.
+    let (whole, _) = ask(&model, "How long is parental leave?", false);
+    assert!(whole.unwrap().text.starts_with(&answer.text[..20]));
+
+    // Throttled inside the stream before any text: retried, then answered.
+    let (retried, _) = ask(&model, "STREAM_THROTTLED_ONCE parental leave", true);
+    assert_eq!(retried.unwrap().attempts, 2);
+    // Broken off, or corrupted, after text was handed on: typed, and not retried.
+    for question in ["BROKEN_STREAM parental leave", "BAD_CRC parental leave"] {
+        let (failed, streamed) = ask(&model, question, true);
+        assert!(!streamed.is_empty(), "{question}");
+        assert!(
+            matches!(failed, Err(LlmError::Interrupted(_))),
+            "{question}: {failed:?}"
+        );
+    }
+}
