@@ -738,6 +738,10 @@ fn guard_command(groundwork: &Groundwork, command: GuardCommand, json: bool) -> 
             let default = groundwork.config().guardrails.default.clone();
             if json {
                 print_json(&serde_json::json!({ "default": default, "policies": names }))?;
+            } else if names.is_empty() {
+                println!(
+                    "no guardrail policies; define them under [guardrails.policies.NAME] in config.toml"
+                );
             } else {
                 for name in names {
                     let marker = if default.as_deref() == Some(name.as_str()) {

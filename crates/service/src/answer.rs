@@ -65,24 +65,19 @@ pub fn ask_with_model(
             Some(llm) => Some(llm.clone()),
             None => {
                 let known: Vec<&str> = config.llms.keys().map(String::as_str).collect();
-                let refused: Result<Answer, ServiceError> = Err(ServiceError::invalid(format!(
-                    "no model `{name}` under [llms] in config.toml (known: {})",
-                    if known.is_empty() {
-                        "none".to_owned()
-                    } else {
-                        known.join(", ")
-                    }
-                )));
-                let entry = searcher.groundwork().entry(
-                    "ask",
-                    Some(&searcher.knowledge_base().name),
-                    serde_json::json!({ "query": question, "k": k, "model": name }),
+                return refuse(
+                    searcher,
+                    question,
+                    k,
+                    ServiceError::invalid(format!(
+                        "no model `{name}` under [llms] in config.toml (known: {})",
+                        if known.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            known.join(", ")
+                        }
+                    )),
                 );
-                let started = std::time::Instant::now();
-                searcher
-                    .groundwork()
-                    .record_read(entry, started, &refused, Vec::new())?;
-                return refused;
             }
         },
         None => searcher
@@ -99,7 +94,12 @@ pub fn ask_with_model(
         }
         return Ok(answer);
     };
-    let guard = searcher.groundwork().guardrail_for(searcher.knowledge_base())?;
+    let guard = match searcher.groundwork().guardrail_for(searcher.knowledge_base()) {
+        Ok(guard) => guard,
+        // The knowledge base names a policy the config no longer has: refuse, never answer
+        // unguarded.
+        Err(error) => return refuse(searcher, question, k, error),
+    };
     let (live, mut after) = match (on_delta, &guard) {
         (Some(deliver), Some(_)) => (None, Some(deliver)),
         (live, _) => (live, None),
@@ -116,6 +116,25 @@ pub fn ask_with_model(
         deliver(&answer.text);
     }
     Ok(answer)
+}
+
+/// Refuses a question before any work, with an audit record of why.
+fn refuse(
+    searcher: &Searcher<'_>,
+    question: &str,
+    k: usize,
+    error: ServiceError,
+) -> Result<Answer, ServiceError> {
+    let refused: Result<Answer, ServiceError> = Err(error);
+    let entry = searcher.groundwork().entry(
+        "ask",
+        Some(&searcher.knowledge_base().name),
+        serde_json::json!({ "query": question, "k": k }),
+    );
+    searcher
+        .groundwork()
+        .record_read(entry, std::time::Instant::now(), &refused, Vec::new())?;
+    refused
 }
 
 /// A guardrail policy at work on one question: the policy, and what it did so far.
@@ -349,7 +368,12 @@ pub fn extractive_answer(
     k: usize,
     filter: Option<Filter>,
 ) -> Result<Answer, ServiceError> {
-    let guard = searcher.groundwork().guardrail_for(searcher.knowledge_base())?;
+    let guard = match searcher.groundwork().guardrail_for(searcher.knowledge_base()) {
+        Ok(guard) => guard,
+        // The knowledge base names a policy the config no longer has: refuse, never answer
+        // unguarded.
+        Err(error) => return refuse(searcher, question, k, error),
+    };
     audited_ask(
         searcher,
         question,

@@ -165,6 +165,22 @@ fn policies_check_text_and_guard_a_knowledge_base() {
         .collect();
     assert_eq!(outcomes, ["ok", "ok", "ok", "error"], "{checks}");
     assert!(!checks.to_string().contains("ann@corp.example"));
+
+    // The policy disappears from config.toml: the knowledge base refuses to answer unguarded,
+    // and the refusal is on the record.
+    let config = env.home.join("config.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, &text[..text.find("[guardrails.policies.hr]").unwrap()]).unwrap();
+    assert_eq!(
+        env.fails(&["ask", "handbook", "Where do parental leave requests go?"]),
+        (2, "invalid_request".into())
+    );
+    let records = env.json(&["audit", "query", "--action", "ask"]);
+    let last = records.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (last["outcome"].as_str(), last["code"].as_str()),
+        (Some("error"), Some("invalid_request"))
+    );
 }
 
 #[test]
