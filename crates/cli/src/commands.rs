@@ -852,14 +852,7 @@ fn kb_command(groundwork: &Groundwork, command: KbCommand, json: bool) -> anyhow
             }
         }
         KbCommand::Versions { name, limit } => {
-            let kb = groundwork
-                .store()
-                .kb(&name)
-                .map_err(groundwork_service::ServiceError::from)?;
-            let runs = groundwork
-                .store()
-                .sync_runs(kb.id, limit)
-                .map_err(groundwork_service::ServiceError::from)?;
+            let runs = groundwork.kb_versions(&name, limit)?;
             if json {
                 print_json(&runs)?;
             } else {
@@ -870,6 +863,26 @@ fn kb_command(groundwork: &Groundwork, command: KbCommand, json: bool) -> anyhow
                         run.status,
                         groundwork_core::format_millis(run.started_at)
                     );
+                    let changed = run
+                        .report
+                        .as_ref()
+                        .and_then(|r| r.get("changed"))
+                        .and_then(|c| c.as_array());
+                    for change in changed.into_iter().flatten() {
+                        println!(
+                            "  {:<8} {}",
+                            change["change"].as_str().unwrap_or_default(),
+                            change["uri"].as_str().unwrap_or_default()
+                        );
+                    }
+                    let unlisted = run
+                        .report
+                        .as_ref()
+                        .and_then(|r| r["changed_unlisted"].as_u64())
+                        .unwrap_or(0);
+                    if unlisted > 0 {
+                        println!("  … and {unlisted} more");
+                    }
                 }
             }
         }

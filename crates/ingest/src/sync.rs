@@ -66,6 +66,25 @@ pub struct SyncFailure {
     pub message: String,
 }
 
+/// How a document changed in one sync run.
+#[derive(Debug, Clone, Copy, Serialize, serde::Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    Added,
+    Updated,
+    Deleted,
+}
+
+/// One document a sync run added, updated or deleted (`kb versions` lists them per run).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ChangedDocument {
+    pub uri: String,
+    pub change: ChangeKind,
+}
+
+/// Changed documents listed per run at most; the counts stay exact beyond it.
+pub const MAX_LISTED_CHANGES: usize = 1000;
+
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct SyncReport {
     pub run_id: i64,
@@ -77,6 +96,10 @@ pub struct SyncReport {
     pub touched: usize,
     pub unchanged: usize,
     pub deleted: usize,
+    /// The documents added, updated and deleted, up to [`MAX_LISTED_CHANGES`].
+    pub changed: Vec<ChangedDocument>,
+    /// Changed documents beyond that limit, counted but not listed.
+    pub changed_unlisted: usize,
     pub failed: Vec<SyncFailure>,
     /// Documents skipped because the same version already failed before.
     pub still_failing: usize,
@@ -85,6 +108,19 @@ pub struct SyncReport {
     pub embeddings_cached: usize,
     pub tokens_embedded: usize,
     pub duration_ms: u64,
+}
+
+impl SyncReport {
+    fn note_change(&mut self, uri: &str, change: ChangeKind) {
+        if self.changed.len() < MAX_LISTED_CHANGES {
+            self.changed.push(ChangedDocument {
+                uri: uri.to_owned(),
+                change,
+            });
+        } else {
+            self.changed_unlisted += 1;
+        }
+    }
 }
 
 /// What a sync tells its caller as it goes (for progress bars).
@@ -207,7 +243,10 @@ impl SyncEngine<'_> {
                 });
             }
             // Whatever the store has that the listing lacks was deleted at the source.
-            deletions.extend(states.into_values().map(|s| s.id));
+            for state in states.into_values() {
+                report.note_change(&state.uri, ChangeKind::Deleted);
+                deletions.push(state.id);
+            }
         }
         observer.event(SyncEvent::Planned {
             to_process: pending.len(),
@@ -226,11 +265,14 @@ impl SyncEngine<'_> {
                         changes.push(DocumentChange::Touch(touch));
                     }
                     Prepared::Parsed(write) => {
-                        if item.state.as_ref().is_some_and(|s| s.content_sha256.is_some()) {
+                        let change = if item.state.as_ref().is_some_and(|s| s.content_sha256.is_some()) {
                             report.updated += 1;
+                            ChangeKind::Updated
                         } else {
                             report.added += 1;
-                        }
+                            ChangeKind::Added
+                        };
+                        report.note_change(&item.entry.uri, change);
                         drafts.push(changes.len());
                         changes.push(DocumentChange::Upsert(write));
                     }

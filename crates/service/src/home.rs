@@ -204,6 +204,19 @@ impl Groundwork {
         })
     }
 
+    /// The sync runs of a knowledge base, newest first, each with its report: counts and the
+    /// documents it added, updated and deleted. For administrators, like [`Self::kb_status`]:
+    /// the lists name documents the actor may not be able to read.
+    pub fn kb_versions(
+        &self,
+        name: &str,
+        limit: usize,
+    ) -> Result<Vec<groundwork_store::SyncRunRecord>, ServiceError> {
+        self.require_admin("kb.versions", Some(name))?;
+        let kb = self.shared.store.kb(name)?;
+        Ok(self.shared.store.sync_runs(kb.id, limit)?)
+    }
+
     /// Counts, sources and failed documents (with their URIs) of a knowledge base: for
     /// administrators, since failures name documents the actor may not be able to read.
     pub fn kb_status(&self, name: &str) -> Result<KbStatus, ServiceError> {

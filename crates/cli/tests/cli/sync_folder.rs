@@ -120,6 +120,35 @@ fn add_update_delete_and_unchanged_resync() {
             .iter()
             .all(|run| run["status"] == "completed")
     );
+    // Each run lists the documents it changed: newest first, the delete, then the update.
+    let changed = |run: &serde_json::Value| -> Vec<(String, String)> {
+        run["report"]["changed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                let uri = c["uri"].as_str().unwrap();
+                (
+                    c["change"].as_str().unwrap().to_owned(),
+                    uri[uri.rfind('/').unwrap() + 1..].to_owned(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        changed(&versions[0]),
+        [("deleted".to_owned(), "security.html".to_owned())]
+    );
+    assert_eq!(
+        changed(&versions[1]),
+        [("updated".to_owned(), "leave.md".to_owned())]
+    );
+    // A user may not read the change lists: they name documents beyond the user's grants.
+    env.ok(&["user", "add", "mallory"]);
+    assert_eq!(
+        env.fails(&["--as", "mallory", "kb", "versions", "handbook"]).1,
+        "forbidden"
+    );
 }
 
 #[test]
