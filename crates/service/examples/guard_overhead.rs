@@ -13,6 +13,8 @@
 //! - `semantic`: `grounding` with `semantic = true` (every answer and source sentence embedded).
 //!
 //! The embedding checks need the local model (`GROUNDWORK_MODEL_DIR` or the default home).
+//! `GUARD_OVERHEAD_EMBED=1` first prints what embedding the question, the answer and its
+//! sentences costs on its own, to see where the model-backed checks spend their time.
 
 use groundwork_govern::mask::EntityKind;
 use groundwork_guard::GroundingContext;
