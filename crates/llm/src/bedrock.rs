@@ -5,7 +5,7 @@
 //! their HTTP counterparts; once text has been handed on, a failure is not retried.
 
 use crate::eventstream;
-use crate::retry::{Failure, parse_retry_after, with_retries};
+use crate::retry::{Failure, chat_with_retries, parse_retry_after};
 use crate::sigv4::{self, Credentials};
 use crate::{ChatModel, ChatRequest, ChatResponse, LlmError, Role, Usage};
 use groundwork_core::LlmLimits;
@@ -297,19 +297,8 @@ impl ChatModel for BedrockChat {
         mut on_delta: Option<&mut dyn FnMut(&str)>,
     ) -> Result<ChatResponse, LlmError> {
         let payload = serde_json::to_vec(&Self::body(request)).expect("a JSON value serialises");
-        let mut streamed_any = false;
-        let (mut response, attempts) = with_retries(&self.limits, || {
-            self.attempt(&payload, &mut on_delta, &mut streamed_any)
-                .map_err(|failure| {
-                    if streamed_any {
-                        // Text already handed to the caller cannot be taken back: no retry.
-                        Failure::from(LlmError::Interrupted(failure.error.to_string()))
-                    } else {
-                        failure
-                    }
-                })
-        })?;
-        response.attempts = attempts;
-        Ok(response)
+        chat_with_retries(&self.limits, |streamed_any| {
+            self.attempt(&payload, &mut on_delta, streamed_any)
+        })
     }
 }

@@ -6,7 +6,7 @@
 //! be missing or named `input_tokens`/`output_tokens`; a server asked to stream may answer with
 //! one JSON body instead. What cannot be read at all is a `Malformed` error, never a panic.
 
-use crate::retry::{Failure, parse_retry_after, with_retries};
+use crate::retry::{Failure, chat_with_retries, parse_retry_after};
 use crate::sse;
 use crate::{ChatModel, ChatRequest, ChatResponse, LlmError, Usage};
 use groundwork_core::LlmLimits;
@@ -248,20 +248,9 @@ impl ChatModel for OpenAiChat {
         request: &ChatRequest,
         mut on_delta: Option<&mut dyn FnMut(&str)>,
     ) -> Result<ChatResponse, LlmError> {
-        let mut streamed_any = false;
-        let (mut response, attempts) = with_retries(&self.limits, || {
-            self.attempt(request, &mut on_delta, &mut streamed_any)
-                .map_err(|failure| {
-                    if streamed_any {
-                        // Text already handed to the caller cannot be taken back: no retry.
-                        Failure::from(LlmError::Interrupted(failure.error.to_string()))
-                    } else {
-                        failure
-                    }
-                })
-        })?;
-        response.attempts = attempts;
-        Ok(response)
+        chat_with_retries(&self.limits, |streamed_any| {
+            self.attempt(request, &mut on_delta, streamed_any)
+        })
     }
 }
 

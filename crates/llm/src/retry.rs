@@ -50,6 +50,27 @@ pub(crate) fn with_retries<T>(
     }
 }
 
+/// [`with_retries`] for a streamed chat answer: `attempt` sets its flag once it has handed text
+/// to the caller, after which a failure is `Interrupted` and never retried (delivered text cannot
+/// be taken back). Returns the response with its attempt count.
+pub(crate) fn chat_with_retries(
+    limits: &LlmLimits,
+    mut attempt: impl FnMut(&mut bool) -> Result<crate::ChatResponse, Failure>,
+) -> Result<crate::ChatResponse, LlmError> {
+    let mut streamed_any = false;
+    let (mut response, attempts) = with_retries(limits, || {
+        attempt(&mut streamed_any).map_err(|failure| {
+            if streamed_any {
+                Failure::from(LlmError::Interrupted(failure.error.to_string()))
+            } else {
+                failure
+            }
+        })
+    })?;
+    response.attempts = attempts;
+    Ok(response)
+}
+
 /// 250 ms, 500 ms, 1 s, … up to 8 s, plus up to 20% jitter so that many clients refused at
 /// once do not return at once.
 fn backoff(attempt: u32) -> Duration {
