@@ -285,13 +285,15 @@ fn generate(
     screen: Option<&mut Screen>,
 ) -> Result<Answer, ServiceError> {
     let hits = searcher.retrieve(request)?.hits;
-    let hits = match screen {
-        Some(screen) => screen.retrieved(hits),
-        None => hits.into_iter().map(|hit| (hit, false)).collect(),
+    let (shown, suspicious): (Vec<Hit>, Vec<bool>) = match screen {
+        Some(screen) => screen.retrieved(hits).into_iter().unzip(),
+        None => {
+            let clean = vec![false; hits.len()];
+            (hits, clean)
+        }
     };
-    let shown: Vec<Hit> = hits.iter().map(|(hit, _)| hit.clone()).collect();
     *used = crate::search::chunk_refs(&shown);
-    if hits.is_empty() {
+    if shown.is_empty() {
         // Nothing readable matched: no call to the model, which could only invent.
         return Ok(Answer {
             mode: AnswerMode::NoAnswer,
@@ -304,17 +306,18 @@ fn generate(
     }
     let model = groundwork_llm::connect(llm).map_err(generation_error)?;
     models.push(model.id());
-    let sources: Vec<SourceText<'_>> = hits
+    let sources: Vec<SourceText<'_>> = shown
         .iter()
-        .map(|(hit, suspicious)| SourceText {
+        .zip(&suspicious)
+        .map(|(hit, &suspicious)| SourceText {
             uri: &hit.uri,
             text: &hit.content,
-            suspicious: *suspicious,
+            suspicious,
         })
         .collect();
     let chat = prompt::build(&request.query, &sources, llm.limits());
     let reply = model.chat(&chat, on_delta).map_err(generation_error)?;
-    let mapped = citations::map(&reply.text, hits.len());
+    let mapped = citations::map(&reply.text, shown.len());
     let citations = mapped
         .citations
         .iter()

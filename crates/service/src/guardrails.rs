@@ -208,6 +208,12 @@ impl PolicyGuard {
     }
 }
 
+fn undefined_policy(name: &str) -> ServiceError {
+    ServiceError::invalid(format!(
+        "no guardrail policy `{name}` in config.toml (define it under [guardrails.policies.{name}])"
+    ))
+}
+
 /// The entity kind a policy names, case-insensitively.
 fn entity_kind(name: &str) -> Option<EntityKind> {
     EntityKind::ALL
@@ -222,11 +228,13 @@ impl Groundwork {
         if let Some(guard) = compiled.get(name) {
             return Ok(guard.clone());
         }
-        let policy = self.config().guardrails.policies.get(name).cloned().ok_or_else(|| {
-            ServiceError::invalid(format!(
-                "no guardrail policy `{name}` in config.toml (define it under [guardrails.policies.{name}])"
-            ))
-        })?;
+        let policy = self
+            .config()
+            .guardrails
+            .policies
+            .get(name)
+            .cloned()
+            .ok_or_else(|| undefined_policy(name))?;
         let guard = Arc::new(PolicyGuard::compile(name, policy, || self.embedder())?);
         compiled.insert(name.to_owned(), guard.clone());
         Ok(guard)
@@ -267,9 +275,7 @@ impl Groundwork {
         if self.config().guardrails.policies.contains_key(name) {
             Ok(())
         } else {
-            Err(ServiceError::invalid(format!(
-                "no guardrail policy `{name}` in config.toml (define it under [guardrails.policies.{name}])"
-            )))
+            Err(undefined_policy(name))
         }
     }
 
