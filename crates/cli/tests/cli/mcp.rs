@@ -3,9 +3,9 @@
 //! Tools act for the caller, so permissions and the audit log apply as everywhere else.
 
 use crate::require_model;
-use crate::support::{TestHome, write};
+use crate::support::{TestHome, stop_with_sigterm, write};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -143,15 +143,7 @@ fn mcp_tools_over_stdio_and_http_act_for_the_caller() {
     check(&out);
 
     // Streamable HTTP on the API server, authenticated per request.
-    let mut server = env
-        .command(&["--json", "serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
-    let first: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
-    let base = first["listening"].as_str().unwrap().to_owned();
+    let (mut server, base) = env.serve(&[]);
     let url = format!("{base}/mcp");
     let out = session(&python, &env, &["http", &url, &alice], &calls);
     check(&out);
@@ -174,23 +166,11 @@ fn mcp_tools_over_stdio_and_http_act_for_the_caller() {
         let body: Value = response.json().unwrap();
         assert_eq!(body["code"], "unauthenticated", "{body}");
     }
-    let status = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let exit = loop {
-        if let Some(exit) = server.try_wait().unwrap() {
-            break exit;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = server.kill();
-            panic!("serve did not stop within 30 s of SIGTERM with an MCP session open");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(exit.success(), "serve exited with {exit:?}");
+    let exit = stop_with_sigterm(&mut server);
+    assert!(
+        exit.success(),
+        "serve exited with {exit:?} with an MCP session open"
+    );
 
     // Every tool call is in the audit log, as alice.
     let searches = env.json(&["audit", "query", "--actor", "alice", "--action", "search"]);

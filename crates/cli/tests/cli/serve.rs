@@ -2,11 +2,9 @@
 //! SIGTERM with its audit chain intact; a SIGKILL loses no record of a search it answered.
 
 use crate::require_model;
-use crate::support::TestHome;
+use crate::support::{TestHome, stop_with_sigterm};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[test]
 fn serve_answers_over_http_and_stops_on_sigterm() {
@@ -26,15 +24,7 @@ fn serve_answers_over_http_and_stops_on_sigterm() {
         .unwrap()
         .to_owned();
 
-    let mut child = env
-        .command(&["--json", "serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
-    let base = first["listening"].as_str().unwrap().to_owned();
+    let (mut child, base) = env.serve(&[]);
 
     let client = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(60))
@@ -57,22 +47,7 @@ fn serve_answers_over_http_and_stops_on_sigterm() {
         .unwrap();
     assert!(text.contains("GPS surveys"), "{response}");
 
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let exit = loop {
-        if let Some(exit) = child.try_wait().unwrap() {
-            break exit;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "serve did not stop within 30 s of SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let exit = stop_with_sigterm(&mut child);
     assert!(exit.success(), "serve exited with {exit:?}");
     assert!(
         client.get(format!("{base}/healthz")).send().is_err(),
@@ -106,16 +81,7 @@ fn searches_answered_before_a_kill_are_all_in_the_audit_chain() {
         .to_owned();
 
     // A flush interval far beyond the test: the kill finds every record still journalled.
-    let mut child = env
-        .command(&["--json", "serve", "--listen", "127.0.0.1:0"])
-        .env("GROUNDWORK_AUDIT_FLUSH_MS", "600000")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
-    let base = first["listening"].as_str().unwrap().to_owned();
+    let (mut child, base) = env.serve(&[("GROUNDWORK_AUDIT_FLUSH_MS", "600000")]);
     let client = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()

@@ -120,6 +120,28 @@ impl TestHome {
         )
     }
 
+    /// Starts `groundwork serve` on a free loopback port with extra environment variables;
+    /// returns the process and its base URL, read from the first line it prints.
+    pub fn serve(&self, env: &[(&str, &str)]) -> (std::process::Child, String) {
+        use std::io::BufRead;
+        let mut command = self.command(&["--json", "serve", "--listen", "127.0.0.1:0"]);
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("start groundwork serve");
+        let mut first = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("piped stdout"))
+            .read_line(&mut first)
+            .expect("serve prints where it listens");
+        let listening: Value = serde_json::from_str(&first).expect("a JSON line");
+        let base = listening["listening"].as_str().expect("a URL").to_owned();
+        (child, base)
+    }
+
     /// Creates a folder under the test root.
     pub fn folder(&self, name: &str) -> PathBuf {
         let path = self.root.join(name);
@@ -169,4 +191,24 @@ pub fn write(path: &Path, content: impl AsRef<[u8]>) {
 /// The file name at the end of a URI.
 pub fn file_name(uri: &str) -> &str {
     uri.rsplit('/').next().unwrap_or(uri)
+}
+
+/// Sends SIGTERM to a server and waits up to 30 s for it to exit; returns its exit status.
+pub fn stop_with_sigterm(child: &mut std::process::Child) -> std::process::ExitStatus {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Some(exit) = child.try_wait().expect("wait for serve") {
+            return exit;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("serve did not stop within 30 s of SIGTERM");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
