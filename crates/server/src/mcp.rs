@@ -5,7 +5,8 @@
 //! decisions, guardrails and audit records as the HTTP API and the CLI. Over stdio the caller
 //! is fixed when the process starts (the local administrator, or `--token`); over HTTP every
 //! request to `/mcp` must carry a bearer credential, checked by [`authenticate`] before the
-//! protocol layer sees the request, so a revoked token stops working at once, mid-session too.
+//! protocol layer sees the request, so a revoked token stops working at once. The HTTP transport
+//! is stateless (each POST answered on its own): no per-client session state to grow.
 //!
 //! Tool failures (an unknown knowledge base, a refused read, an invalid argument) are returned
 //! as tool results with `isError` and the stable error code, as MCP asks, so the assistant can
@@ -322,8 +323,11 @@ pub(crate) fn http_service(
     Tools,
     rmcp::transport::streamable_http_server::session::local::LocalSessionManager,
 > {
+    // Stateless: every POST is answered on its own, so the server keeps no per-client session
+    // that a client could open without end, and each request carries its own credential anyway.
     let config = rmcp::transport::streamable_http_server::StreamableHttpServerConfig {
         cancellation_token: state.mcp_shutdown.clone(),
+        stateful_mode: false,
         ..Default::default()
     };
     rmcp::transport::streamable_http_server::StreamableHttpService::new(
