@@ -291,6 +291,10 @@ pub enum SourceCommand {
         endpoint: Option<String>,
         #[arg(long)]
         region: Option<String>,
+        /// Folders only: follow symbolic links whose target stays inside the folder (links
+        /// are reported and never read otherwise; links out of the folder never are).
+        #[arg(long)]
+        follow_links: bool,
     },
     /// List the sources of a knowledge base.
     List { kb: String },
@@ -897,8 +901,14 @@ fn source_command(groundwork: &Groundwork, command: SourceCommand, json: bool) -
             location,
             endpoint,
             region,
+            follow_links,
         } => {
-            let source = groundwork.add_source(&kb, &location, SourceConfig { endpoint, region })?;
+            let config = SourceConfig {
+                endpoint,
+                region,
+                follow_links,
+            };
+            let source = groundwork.add_source(&kb, &location, config)?;
             if json {
                 print_json(&source)?;
             } else {

@@ -82,6 +82,11 @@ pub struct SourceConfig {
     pub endpoint: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    /// Folder sources only: follow symbolic links whose resolved target stays inside the
+    /// source folder. Off by default: a link is reported, never read. A link that resolves
+    /// outside the folder is never followed either way.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub follow_links: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -6,6 +6,7 @@
 
 pub mod catalog;
 pub mod chunk;
+pub mod folder;
 pub mod indexes;
 pub mod parse;
 pub mod source;

@@ -1,11 +1,12 @@
-//! Sources: where documents come from. Local folders and S3-compatible buckets, both through
-//! `object_store`, so listing, versions (ETags) and reads behave the same way for either.
+//! Sources: where documents come from. Local folders (walked and read by `folder`, confined to
+//! their root) and S3-compatible buckets (through `object_store`), behind one reader, so that
+//! listing, versions (ETags) and reads behave the same way for either.
 
+use crate::folder::{Folder, Resolved};
 use bytes::Bytes;
 use futures::TryStreamExt;
 use groundwork_core::{SourceConfig, UnixMillis};
 use object_store::aws::AmazonS3Builder;
-use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 use std::path::PathBuf;
@@ -63,6 +64,24 @@ impl Location {
         Ok(Location::Folder(absolute))
     }
 
+    /// A location as stored for a source (already normalised when it was added). A folder is
+    /// taken as written, not resolved again, so that a folder later replaced by a link is
+    /// noticed (see `Folder::open`) instead of silently followed.
+    pub fn stored(uri: &str) -> Result<Location, SourceError> {
+        match uri.strip_prefix("file://") {
+            Some(path) if path.starts_with('/') => {
+                let trimmed = path.trim_end_matches('/');
+                Ok(Location::Folder(PathBuf::from(if trimmed.is_empty() {
+                    "/"
+                } else {
+                    trimmed
+                })))
+            }
+            Some(_) => Err(SourceError::InvalidUri(uri.into())),
+            None => Location::parse(uri),
+        }
+    }
+
     /// The canonical URI: `file:///abs/dir/` (always a trailing slash, so prefixes match whole
     /// path segments) or `s3://bucket/prefix`.
     pub fn uri(&self) -> String {
@@ -84,32 +103,71 @@ impl Location {
 pub struct ObjectEntry {
     /// The document URI: the source URI joined with the key.
     pub uri: String,
-    pub path: ObjectPath,
     /// ETag when the store gives one, else size and modification time.
     pub version: String,
     pub size: u64,
     pub modified_at: UnixMillis,
+    pub(crate) locator: Locator,
 }
 
-/// A connected source: an object store plus the runtime that drives its async API, so the
-/// rest of the pipeline stays synchronous.
+/// Where the reader finds a listed object again.
+#[derive(Debug, Clone)]
+pub(crate) enum Locator {
+    /// A file of a folder source, by its resolved path beneath the root.
+    Folder(Resolved),
+    /// An object in a bucket.
+    Object(ObjectPath),
+}
+
+/// A listed entry that cannot be read as a document: reported as a failure of that entry,
+/// never read, and never taken for a deletion.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListFailure {
+    pub uri: String,
+    /// Changes when the entry changes, so an unchanged failure is not reported again.
+    pub version: String,
+    pub code: &'static str,
+    pub message: String,
+    /// A folder that could not be walked: every stored document under `uri/` is kept as is.
+    pub subtree: bool,
+}
+
+/// What a completed listing found: the objects to sync and the entries that failed alone.
+#[derive(Debug, Default)]
+pub struct Listing {
+    pub objects: Vec<ObjectEntry>,
+    pub failures: Vec<ListFailure>,
+}
+
+/// A connected source. Folders are walked and read by [`Folder`], confined to their root;
+/// buckets go through `object_store` on a runtime of their own, so the rest of the pipeline
+/// stays synchronous.
 pub struct SourceReader {
-    store: Arc<dyn ObjectStore>,
-    runtime: tokio::runtime::Runtime,
-    location: Location,
+    backend: Backend,
     uri: String,
 }
 
+enum Backend {
+    Folder(Folder),
+    Bucket {
+        store: Arc<dyn ObjectStore>,
+        runtime: tokio::runtime::Runtime,
+        bucket: String,
+        prefix: String,
+    },
+}
+
 impl SourceReader {
+    /// Connects to a source by its stored URI (as [`Location::uri`] wrote it).
     pub fn connect(uri: &str, config: &SourceConfig) -> Result<SourceReader, SourceError> {
-        let location = Location::parse(uri)?;
+        let location = Location::stored(uri)?;
         let unavailable = |e: object_store::Error| SourceError::Unavailable {
             uri: uri.to_string(),
             message: e.to_string(),
         };
-        let store: Arc<dyn ObjectStore> = match &location {
-            Location::Folder(root) => Arc::new(LocalFileSystem::new_with_prefix(root).map_err(unavailable)?),
-            Location::S3 { bucket, .. } => {
+        let backend = match &location {
+            Location::Folder(root) => Backend::Folder(Folder::open(root, config.follow_links)?),
+            Location::S3 { bucket, prefix } => {
                 // Credentials and region come from the usual AWS environment variables; the
                 // source config only overrides where to connect.
                 let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
@@ -126,21 +184,25 @@ impl SourceReader {
                     .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
                     .unwrap_or_else(|| "us-east-1".to_string());
                 builder = builder.with_region(region);
-                Arc::new(builder.build().map_err(unavailable)?)
+                let store: Arc<dyn ObjectStore> = Arc::new(builder.build().map_err(unavailable)?);
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| SourceError::Unavailable {
+                        uri: uri.to_string(),
+                        message: format!("cannot start I/O runtime: {e}"),
+                    })?;
+                Backend::Bucket {
+                    store,
+                    runtime,
+                    bucket: bucket.clone(),
+                    prefix: prefix.clone(),
+                }
             }
         };
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| SourceError::Unavailable {
-                uri: uri.to_string(),
-                message: format!("cannot start I/O runtime: {e}"),
-            })?;
         Ok(SourceReader {
             uri: location.uri(),
-            store,
-            runtime,
-            location,
+            backend,
         })
     }
 
@@ -149,41 +211,50 @@ impl SourceReader {
     }
 
     /// Lists every object under the source, hidden files (any path segment starting with a
-    /// dot) excluded. The listing either completes or fails: a partial listing must never be
-    /// mistaken for deletions.
-    pub fn list(&self) -> Result<Vec<ObjectEntry>, SourceError> {
-        let prefix = match &self.location {
-            Location::Folder(_) => None,
-            Location::S3 { prefix, .. } if prefix.is_empty() => None,
-            Location::S3 { prefix, .. } => Some(ObjectPath::from(prefix.trim_end_matches('/'))),
-        };
-        let metas: Vec<object_store::ObjectMeta> = self
-            .runtime
-            .block_on(self.store.list(prefix.as_ref()).try_collect())
-            .map_err(|e| SourceError::Unavailable {
-                uri: self.uri.clone(),
-                message: e.to_string(),
-            })?;
-        let mut entries: Vec<ObjectEntry> = metas
-            .into_iter()
-            .filter(|m| !m.location.parts().any(|p| p.as_ref().starts_with('.')))
-            .map(|m| {
-                let modified_at = m.last_modified.timestamp_millis();
-                ObjectEntry {
-                    uri: self.object_uri(&m.location),
-                    version: m
-                        .e_tag
-                        .clone()
-                        .or(m.version.clone())
-                        .unwrap_or_else(|| format!("{}:{modified_at}", m.size)),
-                    size: m.size,
-                    modified_at,
-                    path: m.location,
-                }
-            })
-            .collect();
-        entries.sort_by(|a, b| a.uri.cmp(&b.uri));
-        Ok(entries)
+    /// dot) excluded. The listing completes or fails as a whole — a partial listing must never
+    /// be mistaken for deletions — but an entry that cannot be represented or safely followed
+    /// is a [`ListFailure`] of its own, and the rest is listed.
+    pub fn list(&self) -> Result<Listing, SourceError> {
+        match &self.backend {
+            Backend::Folder(folder) => folder.list(),
+            Backend::Bucket {
+                store,
+                runtime,
+                bucket,
+                prefix,
+            } => {
+                let prefix = (!prefix.is_empty()).then(|| ObjectPath::from(prefix.trim_end_matches('/')));
+                let metas: Vec<object_store::ObjectMeta> = runtime
+                    .block_on(store.list(prefix.as_ref()).try_collect())
+                    .map_err(|e| SourceError::Unavailable {
+                        uri: self.uri.clone(),
+                        message: e.to_string(),
+                    })?;
+                let mut objects: Vec<ObjectEntry> = metas
+                    .into_iter()
+                    .filter(|m| !m.location.parts().any(|p| p.as_ref().starts_with('.')))
+                    .map(|m| {
+                        let modified_at = m.last_modified.timestamp_millis();
+                        ObjectEntry {
+                            uri: format!("s3://{bucket}/{}", m.location),
+                            version: m
+                                .e_tag
+                                .clone()
+                                .or(m.version.clone())
+                                .unwrap_or_else(|| format!("{}:{modified_at}", m.size)),
+                            size: m.size,
+                            modified_at,
+                            locator: Locator::Object(m.location),
+                        }
+                    })
+                    .collect();
+                objects.sort_by(|a, b| a.uri.cmp(&b.uri));
+                Ok(Listing {
+                    objects,
+                    failures: Vec::new(),
+                })
+            }
+        }
     }
 
     /// Reads one object whole, refusing objects over `max_bytes` before transferring them.
@@ -195,61 +266,69 @@ impl SourceReader {
                 limit: max_bytes,
             });
         }
-        let unavailable = |e: object_store::Error| SourceError::Unavailable {
-            uri: entry.uri.clone(),
-            message: e.to_string(),
-        };
-        self.runtime.block_on(async {
-            let result = self.store.get(&entry.path).await.map_err(unavailable)?;
-            result.bytes().await.map_err(unavailable)
-        })
+        match (&self.backend, &entry.locator) {
+            (Backend::Folder(folder), Locator::Folder(resolved)) => {
+                Ok(folder.read(&entry.uri, resolved, max_bytes)?.into())
+            }
+            (Backend::Bucket { store, runtime, .. }, Locator::Object(path)) => {
+                let unavailable = |e: object_store::Error| SourceError::Unavailable {
+                    uri: entry.uri.clone(),
+                    message: e.to_string(),
+                };
+                runtime.block_on(async {
+                    let result = store.get(path).await.map_err(unavailable)?;
+                    result.bytes().await.map_err(unavailable)
+                })
+            }
+            _ => Err(SourceError::Unavailable {
+                uri: entry.uri.clone(),
+                message: "the entry was listed by another source".into(),
+            }),
+        }
     }
 
     /// Writes one object at `key` under the source, whole: a reader sees the old object or
     /// the new one, never a part (an S3 put; a rename for folders).
     pub fn put(&self, key: &str, body: Vec<u8>) -> Result<(), SourceError> {
-        let path = ObjectPath::from(key);
-        let unavailable = |e: object_store::Error| SourceError::Unavailable {
-            uri: format!("{}{key}", self.uri),
-            message: e.to_string(),
-        };
-        self.runtime.block_on(async {
-            self.store.put(&path, body.into()).await.map_err(unavailable)?;
-            Ok(())
-        })
+        match &self.backend {
+            Backend::Folder(folder) => folder.put(key, &body),
+            Backend::Bucket { store, runtime, .. } => {
+                let path = ObjectPath::from(key);
+                let unavailable = |e: object_store::Error| SourceError::Unavailable {
+                    uri: format!("{}{key}", self.uri),
+                    message: e.to_string(),
+                };
+                runtime.block_on(async {
+                    store.put(&path, body.into()).await.map_err(unavailable)?;
+                    Ok(())
+                })
+            }
+        }
     }
 
     /// Reads the object at `key` under the source, up to `max_bytes`.
     pub fn get(&self, key: &str, max_bytes: u64) -> Result<Bytes, SourceError> {
-        let path = ObjectPath::from(key);
-        let uri = format!("{}{key}", self.uri);
-        let unavailable = |e: object_store::Error| SourceError::Unavailable {
-            uri: uri.clone(),
-            message: e.to_string(),
-        };
-        self.runtime.block_on(async {
-            let result = self.store.get(&path).await.map_err(unavailable)?;
-            if result.meta.size > max_bytes {
-                return Err(SourceError::TooLarge {
+        match &self.backend {
+            Backend::Folder(folder) => Ok(folder.get(key, max_bytes)?.into()),
+            Backend::Bucket { store, runtime, .. } => {
+                let path = ObjectPath::from(key);
+                let uri = format!("{}{key}", self.uri);
+                let unavailable = |e: object_store::Error| SourceError::Unavailable {
                     uri: uri.clone(),
-                    size: result.meta.size,
-                    limit: max_bytes,
-                });
+                    message: e.to_string(),
+                };
+                runtime.block_on(async {
+                    let result = store.get(&path).await.map_err(unavailable)?;
+                    if result.meta.size > max_bytes {
+                        return Err(SourceError::TooLarge {
+                            uri: uri.clone(),
+                            size: result.meta.size,
+                            limit: max_bytes,
+                        });
+                    }
+                    result.bytes().await.map_err(unavailable)
+                })
             }
-            result.bytes().await.map_err(unavailable)
-        })
-    }
-
-    fn object_uri(&self, path: &ObjectPath) -> String {
-        match &self.location {
-            Location::Folder(root) => {
-                let mut base = format!("file://{}", root.display());
-                if !base.ends_with('/') {
-                    base.push('/');
-                }
-                format!("{base}{path}")
-            }
-            Location::S3 { bucket, .. } => format!("s3://{bucket}/{path}"),
         }
     }
 }

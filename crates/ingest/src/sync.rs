@@ -12,7 +12,7 @@
 
 use crate::chunk::{self, Tokenize};
 use crate::parse::{self, ParseLimits};
-use crate::source::{ObjectEntry, SIDECAR_SUFFIX, SourceError, SourceReader};
+use crate::source::{ListFailure, ObjectEntry, SIDECAR_SUFFIX, SourceError, SourceReader};
 use groundwork_core::{ChunkingConfig, KnowledgeBase, Source, sha256_hex};
 use groundwork_embed::Embedder;
 use groundwork_store::{
@@ -208,19 +208,63 @@ impl SyncEngine<'_> {
         };
         let mut pending = Vec::new();
         let mut deletions = Vec::new();
+        let mut listed_failures = Vec::new();
         for (source_index, (source, reader)) in sources.iter().enumerate() {
             let listing = reader.list()?;
             observer.event(SyncEvent::Listed {
                 source: reader.uri(),
-                objects: listing.len(),
+                objects: listing.objects.len(),
             });
             let mut states = self.store.document_states(source.id)?;
-            let (documents, sidecars) = split_sidecars(listing);
-            report.listed += documents.len();
+            let (documents, sidecars) = split_sidecars(listing.objects);
+            let (entry_failures, sidecar_failures) = split_sidecar_failures(listing.failures);
+            report.listed += documents.len() + entry_failures.len();
+            // An entry the listing could not follow or represent is neither read nor taken for
+            // a deletion: its last good version, if any, stays.
+            for failure in entry_failures {
+                if failure.subtree {
+                    let below = format!("{}/", failure.uri.trim_end_matches('/'));
+                    states.retain(|uri, _| !uri.starts_with(&below));
+                }
+                let state = states.remove(&failure.uri);
+                if state
+                    .as_ref()
+                    .is_some_and(|s| s.failed_version.as_deref() == Some(failure.version.as_str()))
+                {
+                    report.still_failing += 1;
+                    continue;
+                }
+                listed_failures.push(self.listing_failure(
+                    source.id,
+                    &failure.uri,
+                    &failure,
+                    None,
+                    &mut report,
+                ));
+            }
             for entry in documents {
                 let sidecar = sidecars.get(&entry.uri).cloned();
                 let sidecar_version = sidecar.as_ref().map(|s| s.version.clone());
                 let state = states.remove(&entry.uri);
+                // A sidecar that cannot be read safely (a link, an odd name) fails its
+                // document: indexing it without its metadata could drop an ACL.
+                if let Some(failure) = sidecar_failures.get(&entry.uri) {
+                    if state.as_ref().is_some_and(|s| {
+                        s.failed_version.as_deref() == Some(entry.version.as_str())
+                            && s.failed_sidecar_version.as_deref() == Some(failure.version.as_str())
+                    }) {
+                        report.still_failing += 1;
+                    } else {
+                        listed_failures.push(self.listing_failure(
+                            source.id,
+                            &entry.uri,
+                            failure,
+                            Some(&entry),
+                            &mut report,
+                        ));
+                    }
+                    continue;
+                }
                 if let Some(state) = &state {
                     let same_sidecar = state.sidecar_version == sidecar_version;
                     if state.object_version.as_deref() == Some(entry.version.as_str()) && same_sidecar {
@@ -251,6 +295,9 @@ impl SyncEngine<'_> {
         observer.event(SyncEvent::Planned {
             to_process: pending.len(),
         });
+        if !listed_failures.is_empty() {
+            self.store.apply(self.kb.id, &listed_failures)?;
+        }
 
         let tokens = EmbedderTokens(self.embedder);
         let mut last_index_update = Instant::now();
@@ -316,6 +363,52 @@ impl SyncEngine<'_> {
         observer.after_commit(self.store)?;
         report.duration_ms = started.elapsed().as_millis() as u64;
         Ok(report)
+    }
+
+    /// The failure of an entry the listing reported (`document` is set when the entry is a
+    /// document whose sidecar failed).
+    fn listing_failure(
+        &self,
+        source_id: i64,
+        uri: &str,
+        failure: &ListFailure,
+        document: Option<&ObjectEntry>,
+        report: &mut SyncReport,
+    ) -> DocumentChange {
+        let (code, message) = match document {
+            None => (failure.code.to_string(), failure.message.clone()),
+            Some(_) => (
+                "bad_sidecar".to_string(),
+                format!("{}: {} ({})", failure.uri, failure.message, failure.code),
+            ),
+        };
+        report.failed.push(SyncFailure {
+            uri: uri.to_string(),
+            code: code.clone(),
+            message: message.clone(),
+        });
+        DocumentChange::Failed(match document {
+            None => FailureWrite {
+                source_id,
+                uri: uri.to_string(),
+                object_version: Some(failure.version.clone()),
+                sidecar_version: None,
+                size: 0,
+                modified_at: 0,
+                error_code: code,
+                error_message: message,
+            },
+            Some(entry) => FailureWrite {
+                source_id,
+                uri: uri.to_string(),
+                object_version: Some(entry.version.clone()),
+                sidecar_version: Some(failure.version.clone()),
+                size: entry.size,
+                modified_at: entry.modified_at,
+                error_code: code,
+                error_message: message,
+            },
+        })
     }
 
     /// Reads, hashes, parses and chunks one object. Never fails the sync: every problem with
@@ -457,6 +550,22 @@ fn split_sidecars(listing: Vec<ObjectEntry>) -> (Vec<ObjectEntry>, HashMap<Strin
         }
     }
     (documents, sidecars)
+}
+
+/// Splits listing failures into those of entries and those of sidecars, the latter keyed by
+/// the URI of the document they describe.
+fn split_sidecar_failures(failures: Vec<ListFailure>) -> (Vec<ListFailure>, HashMap<String, ListFailure>) {
+    let mut entries = Vec::new();
+    let mut sidecars = HashMap::new();
+    for failure in failures {
+        match failure.uri.strip_suffix(SIDECAR_SUFFIX) {
+            Some(document_uri) if !failure.subtree => {
+                sidecars.insert(document_uri.to_string(), failure);
+            }
+            _ => entries.push(failure),
+        }
+    }
+    (entries, sidecars)
 }
 
 fn chunking_strategy(config: &ChunkingConfig) -> chunk::ChunkingStrategy {

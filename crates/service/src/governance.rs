@@ -635,7 +635,7 @@ impl AnchorLocation {
         let (bucket, key) = Self::split(uri);
         let config = groundwork_core::SourceConfig {
             endpoint: endpoint.clone(),
-            region: None,
+            ..Default::default()
         };
         let reader = SourceReader::connect(&bucket, &config)
             .map_err(|e| ServiceError::new(ErrorCode::SourceUnavailable, e.to_string()))?;

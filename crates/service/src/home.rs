@@ -268,8 +268,13 @@ impl Groundwork {
             serde_json::json!({ "location": location }),
             || {
                 let kb = self.shared.store.kb(kb_name)?;
-                let uri = Location::parse(location)?.uri();
-                Ok(self.shared.store.add_source(kb.id, &uri, &config)?)
+                let parsed = Location::parse(location)?;
+                if config.follow_links && !matches!(parsed, Location::Folder(_)) {
+                    return Err(ServiceError::invalid(
+                        "follow_links applies to folder sources only",
+                    ));
+                }
+                Ok(self.shared.store.add_source(kb.id, &parsed.uri(), &config)?)
             },
         )
     }

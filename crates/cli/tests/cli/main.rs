@@ -9,6 +9,7 @@ mod filters;
 mod governance;
 mod guardrails;
 mod hostile;
+mod links;
 mod mcp;
 mod remote;
 mod s3;
