@@ -2,19 +2,29 @@
 //!
 //! Architecture invariant: this is the only crate that knows about argv and terminals. Every
 //! command is a thin call into `groundwork_service::Groundwork`.
+//!
+//! Layout: `cli` is the grammar's root and the dispatcher; one file per area (`kb`, `search`,
+//! `guard`, `admin`, `audit`, `eval`, `setup`) holds that area's grammar, its dispatch and its
+//! printing, apart; `output` has what every area prints with; `sample` is the quickstart.
 
-mod commands;
-mod governance;
+mod admin;
+mod audit;
+mod cli;
+mod eval;
+mod guard;
+mod kb;
 mod output;
 mod sample;
+mod search;
+mod setup;
 
 use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = commands::Cli::parse();
+    let cli = cli::Cli::parse();
     let json = cli.json;
-    match commands::run(cli) {
+    match cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => output::report_error(&error, json),
     }

@@ -77,3 +77,8 @@ impl SyncObserver for SyncProgress {
         }
     }
 }
+
+/// A time for people, or `-` when there is none.
+pub fn when(ms: Option<i64>) -> String {
+    ms.map_or_else(|| "-".to_owned(), groundwork_core::format_millis)
+}

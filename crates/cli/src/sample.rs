@@ -1,7 +1,9 @@
 //! `groundwork quickstart`: the whole main job on a small handbook that this binary writes.
 
-use crate::commands::{fetch_model, print_answer, print_sync_report, sync_once};
+use crate::kb::{print_sync_report, sync_once};
 use crate::output::print_json;
+use crate::search::print_answer;
+use crate::setup::fetch_model;
 use groundwork_core::Filter;
 use groundwork_service::{Groundwork, SearchRequest, extractive_answer};
 use std::path::Path;
@@ -82,7 +84,7 @@ pub fn quickstart(home: &Path, model_from: Option<&Path>, json: bool) -> anyhow:
         filter: Some(filter),
     })?;
     let question = "How many days of parental leave do we get?";
-    let answer = extractive_answer(&searcher, question, 5, None)?;
+    let answer = extractive_answer(&searcher, &groundwork_service::AskRequest::new(question, 5))?;
     if json {
         return print_json(&serde_json::json!({ "sync": report, "search": search, "answer": answer }));
     }

@@ -65,7 +65,7 @@ pub struct Answer {
     pub usage: Option<TokenUsage>,
     /// What the knowledge base's guardrail policy did, when one applies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub guardrail: Option<groundwork_guard::GuardrailTrace>,
+    pub guardrail: Option<crate::guardrail::GuardrailTrace>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,9 +7,12 @@
 pub mod answer;
 pub mod error;
 pub mod filter;
+pub mod guardrail;
 pub mod hit;
 pub mod kb;
 pub mod llm;
+pub mod rng;
+pub mod stats;
 
 pub use answer::{Answer, AnswerMode, AnswerSentence, Citation, Reference, TokenUsage};
 pub use error::ErrorCode;

@@ -73,3 +73,27 @@ pub trait Embedder: Send + Sync {
 pub fn default_model_dir(home: &Path) -> PathBuf {
     home.join("models").join(DEFAULT_MODEL_NAME)
 }
+
+/// The installed default model for tests and examples, shared by every test harness: the
+/// folder in `GROUNDWORK_MODEL_DIR`, else under `GROUNDWORK_HOME`, else under
+/// `~/.groundwork`. `None` (the caller skips) when it is missing outside CI; under `CI` a
+/// missing model is a failure, so no check can pass by skipping there.
+pub fn test_model_dir() -> Option<PathBuf> {
+    let candidates = [
+        std::env::var_os("GROUNDWORK_MODEL_DIR").map(PathBuf::from),
+        std::env::var_os("GROUNDWORK_HOME").map(|h| default_model_dir(Path::new(&h))),
+        std::env::var_os("HOME").map(|h| default_model_dir(&Path::new(&h).join(".groundwork"))),
+    ];
+    for dir in candidates.into_iter().flatten() {
+        if dir.join("model.safetensors").is_file() {
+            return Some(dir);
+        }
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "the embedding model is not installed; run `groundwork models fetch` (scripts/test.sh does) \
+         or set GROUNDWORK_MODEL_DIR"
+    );
+    eprintln!("skipping: the embedding model is not installed (run `groundwork models fetch`)");
+    None
+}

@@ -9,41 +9,17 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use groundwork_embed::{
-    EmbedError, Embedder, LocalEmbedder, LocalOptions, RemoteConfig, RemoteEmbedder, default_model_dir,
-    fetch_model, measure_throughput,
+    EmbedError, Embedder, LocalEmbedder, LocalOptions, RemoteConfig, RemoteEmbedder, fetch_model,
+    measure_throughput, test_model_dir,
 };
 
 // ---------------------------------------------------------------- helpers
-
-fn model_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("GROUNDWORK_MODEL_DIR") {
-        return PathBuf::from(d);
-    }
-    if let Some(h) = std::env::var_os("GROUNDWORK_HOME") {
-        return default_model_dir(Path::new(&h));
-    }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
-    default_model_dir(&home.join(".groundwork"))
-}
 
 /// Loads the local model, or returns None (skip) when it is absent outside
 /// CI. In CI a missing model is a failure: the parity guarantee must be
 /// checked there.
 fn load_model(options: LocalOptions) -> Option<LocalEmbedder> {
-    let dir = model_dir();
-    if !dir.join("model.safetensors").is_file() {
-        if std::env::var_os("CI").is_some() {
-            panic!(
-                "model not found at {}; run `groundwork models fetch` (or set GROUNDWORK_MODEL_DIR)",
-                dir.display()
-            );
-        }
-        eprintln!(
-            "SKIP: model not found at {}; run `groundwork models fetch` to enable this test",
-            dir.display()
-        );
-        return None;
-    }
+    let dir = test_model_dir()?;
     Some(LocalEmbedder::load(&dir, options).expect("model loads"))
 }
 
@@ -406,11 +382,9 @@ fn fetch_rejects_path_traversal() {
 /// the pinned hashes, and replaces an existing destination.
 #[test]
 fn fetch_real_model_from_folder() {
-    let src = model_dir();
-    if !src.join("model.safetensors").is_file() {
-        eprintln!("SKIP: model not found at {}", src.display());
+    let Some(src) = test_model_dir() else {
         return;
-    }
+    };
     let tmp = tempfile::tempdir().expect("tempdir");
     let dest = prepared_dest(tmp.path());
     let report = fetch_model(&dest, Some(&src), &noop).expect("fetch");

@@ -37,7 +37,8 @@
 //! The embedder ([`TextEmbedder`]) and the PII detector ([`PiiSpan`]) live in other crates and
 //! enter through these small interfaces, which keeps this crate dependency-light and testable.
 
-pub mod assessment;
+/// The assessment types live in `groundwork-core` (answers carry them); re-exported here.
+pub use groundwork_core::guardrail as assessment;
 mod attack;
 pub mod error;
 pub mod grounding;

@@ -11,8 +11,9 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::allowed::AllowedDocs;
-use crate::rng::SplitMix64;
 use crate::vector::{VectorConfig, VectorIndex};
+use groundwork_core::rng::SplitMix64;
+use groundwork_core::stats::percentile;
 
 /// Latency distribution of one search strategy, in milliseconds.
 #[derive(Debug, Clone, Serialize)]
@@ -116,14 +117,6 @@ pub fn clustered_vectors(n: usize, queries: usize, dim: usize, seed: u64) -> (Ve
         topics.sample(n, seed.wrapping_add(1)),
         topics.sample(queries, seed.wrapping_add(2)),
     )
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let idx = ((sorted.len() - 1) as f64 * p).round() as usize;
-    sorted[idx]
 }
 
 fn stats(mut latencies: Vec<f64>, recall: f64) -> LatencyStats {

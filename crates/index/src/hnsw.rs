@@ -20,7 +20,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::distance::DotFn;
-use crate::rng::SplitMix64;
+use groundwork_core::rng::SplitMix64;
 
 /// Graph construction and search parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -24,7 +24,6 @@ pub mod hnsw;
 pub mod lexical;
 mod persist;
 mod quantized;
-mod rng;
 mod topk;
 pub mod vector;
 

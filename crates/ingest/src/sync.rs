@@ -12,9 +12,10 @@
 
 use crate::chunk::{self, Tokenize};
 use crate::parse::{self, ParseLimits};
-use crate::source::{ListFailure, ObjectEntry, SIDECAR_SUFFIX, SourceError, SourceReader};
-use groundwork_core::{ChunkingConfig, KnowledgeBase, Source, sha256_hex};
+use groundwork_core::{ChunkingConfig, ErrorCode, KnowledgeBase, Source, sha256_hex};
 use groundwork_embed::Embedder;
+use groundwork_objects::{Connection, ListFailure, ObjectEntry, ObjectError};
+use groundwork_search::{IndexSyncError, LiveIndex};
 use groundwork_store::{
     ChunkWrite, DocumentChange, DocumentState, DocumentWrite, FailureWrite, Store, StoreError, VersionTouch,
 };
@@ -28,11 +29,11 @@ pub enum SyncError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
-    Source(#[from] SourceError),
+    Source(#[from] ObjectError),
     #[error("embedding failed: {0}")]
     Embed(#[from] groundwork_embed::EmbedError),
-    #[error("index update failed: {0}")]
-    Index(String),
+    #[error(transparent)]
+    Index(#[from] IndexSyncError),
 }
 
 /// Limits and batch sizes for one sync.
@@ -62,7 +63,7 @@ impl Default for SyncOptions {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct SyncFailure {
     pub uri: String,
-    pub code: String,
+    pub code: ErrorCode,
     pub message: String,
 }
 
@@ -131,13 +132,9 @@ pub enum SyncEvent<'a> {
     Processed { uri: &'a str },
 }
 
-/// Hooks a sync calls: progress, and a chance to bring derived indexes up to date after
-/// commits (periodically, and once at the end).
+/// What a sync tells as it goes (for progress bars and job status).
 pub trait SyncObserver {
     fn event(&mut self, _event: SyncEvent<'_>) {}
-    fn after_commit(&mut self, _store: &Store) -> Result<(), SyncError> {
-        Ok(())
-    }
 }
 
 impl SyncObserver for () {}
@@ -160,10 +157,16 @@ struct Pending {
     state: Option<DocumentState>,
 }
 
+/// Suffix of sidecar metadata files (Amazon Bedrock Knowledge Base convention).
+pub const SIDECAR_SUFFIX: &str = ".metadata.json";
+
 pub struct SyncEngine<'a> {
     pub store: &'a Store,
     pub kb: &'a KnowledgeBase,
     pub embedder: &'a dyn Embedder,
+    /// The knowledge base's live search state, caught up after commits (periodically during a
+    /// long sync, and once at the end) so that synced documents become searchable.
+    pub indexes: &'a LiveIndex,
     pub options: SyncOptions,
 }
 
@@ -171,7 +174,7 @@ impl SyncEngine<'_> {
     /// Syncs every source of the knowledge base.
     pub fn run(
         &self,
-        sources: &[(Source, SourceReader)],
+        sources: &[(Source, Connection)],
         observer: &mut dyn SyncObserver,
     ) -> Result<SyncReport, SyncError> {
         let started = Instant::now();
@@ -196,7 +199,7 @@ impl SyncEngine<'_> {
 
     fn run_inner(
         &self,
-        sources: &[(Source, SourceReader)],
+        sources: &[(Source, Connection)],
         observer: &mut dyn SyncObserver,
         run_id: i64,
         started: Instant,
@@ -326,7 +329,7 @@ impl SyncEngine<'_> {
                     Prepared::Failed(failure) => {
                         report.failed.push(SyncFailure {
                             uri: failure.uri.clone(),
-                            code: failure.error_code.clone(),
+                            code: ErrorCode::from_name(&failure.error_code).unwrap_or(ErrorCode::Internal),
                             message: failure.error_message.clone(),
                         });
                         changes.push(DocumentChange::Failed(failure));
@@ -351,7 +354,7 @@ impl SyncEngine<'_> {
             report.chunks_written += texts.len();
             self.store.apply(self.kb.id, &changes)?;
             if last_index_update.elapsed() >= self.options.index_interval {
-                observer.after_commit(self.store)?;
+                self.indexes.catch_up(self.store)?;
                 last_index_update = Instant::now();
             }
         }
@@ -360,7 +363,7 @@ impl SyncEngine<'_> {
             let changes: Vec<DocumentChange> = deletions.into_iter().map(DocumentChange::Delete).collect();
             self.store.apply(self.kb.id, &changes)?;
         }
-        observer.after_commit(self.store)?;
+        self.indexes.catch_up(self.store)?;
         report.duration_ms = started.elapsed().as_millis() as u64;
         Ok(report)
     }
@@ -376,15 +379,15 @@ impl SyncEngine<'_> {
         report: &mut SyncReport,
     ) -> DocumentChange {
         let (code, message) = match document {
-            None => (failure.code.to_string(), failure.message.clone()),
+            None => (failure.code, failure.message.clone()),
             Some(_) => (
-                "bad_sidecar".to_string(),
+                ErrorCode::BadSidecar,
                 format!("{}: {} ({})", failure.uri, failure.message, failure.code),
             ),
         };
         report.failed.push(SyncFailure {
             uri: uri.to_string(),
-            code: code.clone(),
+            code,
             message: message.clone(),
         });
         DocumentChange::Failed(match document {
@@ -395,7 +398,7 @@ impl SyncEngine<'_> {
                 sidecar_version: None,
                 size: 0,
                 modified_at: 0,
-                error_code: code,
+                error_code: code.as_str().to_string(),
                 error_message: message,
             },
             Some(entry) => FailureWrite {
@@ -405,7 +408,7 @@ impl SyncEngine<'_> {
                 sidecar_version: Some(failure.version.clone()),
                 size: entry.size,
                 modified_at: entry.modified_at,
-                error_code: code,
+                error_code: code.as_str().to_string(),
                 error_message: message,
             },
         })
@@ -413,10 +416,10 @@ impl SyncEngine<'_> {
 
     /// Reads, hashes, parses and chunks one object. Never fails the sync: every problem with
     /// the object itself becomes a recorded failure.
-    fn prepare(&self, item: &Pending, reader: &SourceReader, tokens: &EmbedderTokens<'_>) -> Prepared {
+    fn prepare(&self, item: &Pending, reader: &Connection, tokens: &EmbedderTokens<'_>) -> Prepared {
         let entry = &item.entry;
         let limits = &self.options.parse_limits;
-        let fail = |code: &str, message: String| {
+        let fail = |code: ErrorCode, message: String| {
             Prepared::Failed(FailureWrite {
                 source_id: item.source_id,
                 uri: entry.uri.clone(),
@@ -424,16 +427,19 @@ impl SyncEngine<'_> {
                 sidecar_version: item.sidecar.as_ref().map(|s| s.version.clone()),
                 size: entry.size,
                 modified_at: entry.modified_at,
-                error_code: code.to_string(),
+                error_code: code.as_str().to_string(),
                 error_message: message,
             })
         };
         let bytes = match reader.read(entry, limits.max_bytes) {
             Ok(bytes) => bytes,
-            Err(SourceError::TooLarge { size, limit, .. }) => {
-                return fail("too_large", format!("{size} bytes is over the limit of {limit}"));
+            Err(ObjectError::TooLarge { size, limit, .. }) => {
+                return fail(
+                    ErrorCode::TooLarge,
+                    format!("{size} bytes is over the limit of {limit}"),
+                );
             }
-            Err(e) => return fail("unreadable", e.to_string()),
+            Err(e) => return fail(ErrorCode::Unreadable, e.to_string()),
         };
         let content_sha256 = sha256_hex(&bytes);
         let sidecar_version = item.sidecar.as_ref().map(|s| s.version.clone());
@@ -456,7 +462,7 @@ impl SyncEngine<'_> {
                 .and_then(|b| parse::parse_sidecar(&b).map_err(|e| e.to_string()))
             {
                 Ok(metadata) => metadata,
-                Err(message) => return fail("bad_sidecar", format!("{}: {message}", sidecar.uri)),
+                Err(message) => return fail(ErrorCode::BadSidecar, format!("{}: {message}", sidecar.uri)),
             },
         };
         let extracted = match parse::parse_isolated(bytes.to_vec(), entry.uri.clone(), limits.clone()) {

@@ -20,47 +20,45 @@ pub struct ErrorBody {
     pub message: String,
 }
 
-/// An error on its way to becoming a response.
+/// An error on its way to becoming a response. Its status is the code's row in the table.
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
         ApiError {
-            status,
+            status: status_of(code),
             code,
             message: message.into(),
         }
     }
 
     pub fn invalid(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+        ApiError::new(ErrorCode::InvalidRequest, message)
     }
 
     pub fn unauthenticated(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", message)
+        ApiError::new(ErrorCode::Unauthenticated, message)
     }
 
     pub fn not_found(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+        ApiError::new(ErrorCode::NotFound, message)
     }
 
     pub fn timeout(seconds: u64) -> ApiError {
         ApiError::new(
-            StatusCode::GATEWAY_TIMEOUT,
-            "timeout",
+            ErrorCode::Timeout,
             format!("the request did not finish within {seconds} s"),
         )
     }
 
     pub fn overloaded() -> ApiError {
         ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "overloaded",
+            ErrorCode::Overloaded,
             "the server is at its concurrency limit; retry shortly",
         )
     }
@@ -69,29 +67,26 @@ impl ApiError {
     pub fn internal(context: &str, detail: impl std::fmt::Display) -> ApiError {
         eprintln!("groundwork serve: internal error in {context}: {detail}");
         ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            ErrorCode::Internal,
             "internal error; the server log has the details",
         )
     }
+
+    /// The JSON body of this error.
+    pub fn body(self) -> ErrorBody {
+        ErrorBody {
+            code: self.code.as_str().to_owned(),
+            message: self.message,
+        }
+    }
 }
 
-/// The HTTP status of each service error code.
+/// The HTTP status of an error code, from its row in the table (a document-only code, which
+/// no request should fail with, answers 500).
 pub fn status_of(code: ErrorCode) -> StatusCode {
-    match code {
-        ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
-        ErrorCode::NotFound => StatusCode::NOT_FOUND,
-        ErrorCode::AlreadyExists => StatusCode::CONFLICT,
-        ErrorCode::Busy => StatusCode::CONFLICT,
-        ErrorCode::ModelUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-        ErrorCode::SourceUnavailable => StatusCode::BAD_GATEWAY,
-        ErrorCode::NotInitialised => StatusCode::SERVICE_UNAVAILABLE,
-        ErrorCode::Corrupt => StatusCode::INTERNAL_SERVER_ERROR,
-        ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
-        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
-        ErrorCode::GenerationFailed => StatusCode::BAD_GATEWAY,
-        ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-    }
+    code.http_status()
+        .and_then(|status| StatusCode::from_u16(status).ok())
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 impl From<ServiceError> for ApiError {
@@ -102,22 +97,19 @@ impl From<ServiceError> for ApiError {
             ErrorCode::Internal | ErrorCode::Corrupt | ErrorCode::NotInitialised => {
                 let mut api = ApiError::internal(code.as_str(), &error);
                 api.status = status_of(code);
-                api.code = code.as_str();
+                api.code = code;
                 api
             }
-            _ => ApiError::new(status_of(code), code.as_str(), error.to_string()),
+            _ => ApiError::new(code, error.to_string()),
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody {
-            code: self.code.to_owned(),
-            message: self.message,
-        };
-        let mut response = (self.status, axum::Json(body)).into_response();
-        if self.status == StatusCode::UNAUTHORIZED {
+        let status = self.status;
+        let mut response = (status, axum::Json(self.body())).into_response();
+        if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,
                 axum::http::HeaderValue::from_static("Bearer"),
@@ -140,7 +132,7 @@ mod tests {
         let refused = ApiError::from(ServiceError::new(ErrorCode::Forbidden, "admins only"));
         assert_eq!(
             (refused.status, refused.code),
-            (StatusCode::FORBIDDEN, "forbidden")
+            (StatusCode::FORBIDDEN, ErrorCode::Forbidden)
         );
     }
 }

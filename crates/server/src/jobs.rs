@@ -148,10 +148,7 @@ pub fn start_sync(state: &Arc<AppState>, groundwork: Groundwork, kb: &str, trigg
                 state.metrics.sync_finished(false, 0, 0);
                 let api = crate::error::ApiError::from(error);
                 status.state = JobState::Failed;
-                status.error = Some(ErrorBody {
-                    code: api.code.to_owned(),
-                    message: api.message,
-                });
+                status.error = Some(api.body());
             }
         }
     });

@@ -6,13 +6,15 @@
 //! blocking (SQLite, the embedding model), so handlers run them on tokio's blocking pool,
 //! bounded by the request timeout; a semaphore bounds how many requests run at once.
 //!
-//! Layout: [`routes`] maps paths to handlers, [`api`] holds the request/response shapes,
+//! Layout: [`routes`] maps paths to handlers (one file per area), `extract` turns requests into
+//! checked inputs and an authenticated handle, [`api`] holds the request/response shapes,
 //! [`error`] the error table, [`jobs`] the background syncs, [`metrics`] the Prometheus
 //! counters, [`openapi`] the OpenAPI document generated from the handlers' annotations, and
 //! [`tls`] the optional TLS listener.
 
 pub mod api;
 pub mod error;
+mod extract;
 pub mod jobs;
 pub mod mcp;
 pub mod metrics;

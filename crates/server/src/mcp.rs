@@ -242,14 +242,13 @@ fn call(groundwork: &Groundwork, request: &CallToolRequestParams) -> Result<Call
         "ask" => {
             let args: AskArgs = arguments(request)?;
             let searcher = groundwork.searcher(&args.knowledge_base)?;
-            let answer = groundwork_service::ask_with_model(
-                &searcher,
-                &args.question,
-                check_k(args.k)?,
-                None,
-                args.model.as_deref(),
-                None,
-            )?;
+            let request = groundwork_service::AskRequest {
+                question: args.question,
+                k: check_k(args.k)?,
+                filter: None,
+                model: args.model,
+            };
+            let answer = groundwork_service::ask(&searcher, &request, None)?;
             let mut text = answer.text.clone();
             let mut sources: Vec<&str> = answer
                 .citations
@@ -344,7 +343,7 @@ pub(crate) async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let bearer = crate::routes::bearer(request.headers());
+    let bearer = crate::extract::bearer(request.headers());
     match state.authenticate(bearer).await {
         Ok(groundwork) => {
             request.extensions_mut().insert(groundwork);

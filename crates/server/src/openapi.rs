@@ -4,7 +4,9 @@
 use crate::api::*;
 use crate::error::ErrorBody;
 use crate::jobs::{JobState, JobStatus};
-use crate::routes;
+use crate::routes::{admin, audit, guardrails, kb, probes, retrieval};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -12,18 +14,18 @@ use utoipa::{Modify, OpenApi};
 #[openapi(
     info(title = "groundwork", description = "Knowledge bases with permission-aware hybrid search, cited answers and a tamper-evident audit log."),
     paths(
-        routes::healthz, routes::readyz, routes::metrics,
-        routes::list_kbs, routes::create_kb, routes::kb_status, routes::delete_kb,
-        routes::list_sources, routes::add_source, routes::remove_source,
-        routes::start_sync, routes::job,
-        routes::retrieve, routes::retrieve_and_generate, routes::retrieve_and_generate_stream,
-        routes::list_guardrails, routes::apply_guardrail,
-        routes::audit_query, routes::audit_verify,
-        routes::list_users, routes::add_user, routes::remove_user,
-        routes::list_groups, routes::add_group, routes::remove_group,
-        routes::add_member, routes::remove_member,
-        routes::list_tokens, routes::create_token, routes::revoke_token,
-        routes::list_grants, routes::add_grant, routes::revoke_grant,
+        probes::healthz, probes::readyz, probes::metrics,
+        kb::list_kbs, kb::create_kb, kb::kb_status, kb::delete_kb,
+        kb::list_sources, kb::add_source, kb::remove_source,
+        kb::start_sync, kb::job,
+        retrieval::retrieve, retrieval::retrieve_and_generate, retrieval::retrieve_and_generate_stream,
+        guardrails::list_guardrails, guardrails::apply_guardrail,
+        audit::audit_query, audit::audit_verify,
+        admin::list_users, admin::add_user, admin::remove_user,
+        admin::list_groups, admin::add_group, admin::remove_group,
+        admin::add_member, admin::remove_member,
+        admin::list_tokens, admin::create_token, admin::revoke_token,
+        admin::list_grants, admin::add_grant, admin::revoke_grant,
     ),
     components(schemas(
         ErrorBody, RetrieveRequest, RetrieveResponse, RetrieveAndGenerateRequest,
@@ -57,4 +59,9 @@ pub fn document() -> String {
     ApiDoc::openapi()
         .to_json()
         .expect("the OpenAPI document serialises")
+}
+
+/// `GET /openapi.json`.
+pub async fn serve() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], document()).into_response()
 }

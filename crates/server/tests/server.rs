@@ -10,24 +10,7 @@ use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// The installed model, or `None` to skip outside CI (in CI a missing model fails).
-fn model_dir() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var_os("GROUNDWORK_MODEL_DIR").map(PathBuf::from),
-        std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".groundwork/models/all-MiniLM-L6-v2")),
-    ];
-    for dir in candidates.into_iter().flatten() {
-        if dir.join("model.safetensors").exists() {
-            return Some(dir);
-        }
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "the embedding model is not installed"
-    );
-    eprintln!("skipping: embedding model not installed");
-    None
-}
+use groundwork_embed::test_model_dir as model_dir;
 
 /// A home with one knowledge base over a folder, served on a free loopback port.
 struct Served {

@@ -4,7 +4,8 @@
 //! `cargo run -p groundwork-service --example audit_overhead -- HOME KB QUERIES.jsonl [K] [TYPE]`
 //! (for example the `eval-scifact` knowledge base that `groundwork eval retrieval` builds).
 
-use groundwork_service::{Groundwork, SearchRequest, SearchType, bench::percentile};
+use groundwork_core::stats::percentile;
+use groundwork_service::{Groundwork, SearchRequest, SearchType};
 use std::time::Instant;
 
 fn main() -> anyhow::Result<()> {

@@ -16,9 +16,10 @@
 //! `GUARD_OVERHEAD_EMBED=1` first prints what embedding the question, the answer and its
 //! sentences costs on its own, to see where the model-backed checks spend their time.
 
+use groundwork_core::stats::percentile;
 use groundwork_govern::mask::EntityKind;
 use groundwork_guard::GroundingContext;
-use groundwork_service::{Groundwork, bench::percentile};
+use groundwork_service::Groundwork;
 use std::time::Instant;
 
 const QUESTION: &str = "How many weeks of parental leave do I get, and who approves it? My \

@@ -10,7 +10,7 @@
 //! Both run under the knowledge base's guardrail policy when there is one (see [`ask`]).
 
 use crate::error::ServiceError;
-use crate::guardrails::PolicyGuard;
+use crate::policy_guard::PolicyGuard;
 use crate::search::{SearchRequest, Searcher};
 use groundwork_core::{
     Answer, AnswerMode, Citation, ErrorCode, Filter, Hit, LlmConfig, Reference, TokenUsage,
@@ -29,7 +29,30 @@ const MAX_CANDIDATES: usize = 48;
 /// Sentences much weaker than the best one are left out.
 const RELATIVE_FLOOR: f32 = 0.75;
 
-/// Answers `question` from the knowledge base behind `searcher`, as the searcher's actor: with
+/// One question for [`ask`].
+#[derive(Debug, Clone)]
+pub struct AskRequest {
+    pub question: String,
+    /// Chunks retrieved to answer from.
+    pub k: usize,
+    pub filter: Option<Filter>,
+    /// An entry of `[llms]` in `config.toml`, in place of the knowledge base's and the default
+    /// model; an unknown name is refused (and audited), never resolved to an endpoint.
+    pub model: Option<String>,
+}
+
+impl AskRequest {
+    pub fn new(question: impl Into<String>, k: usize) -> AskRequest {
+        AskRequest {
+            question: question.into(),
+            k,
+            filter: None,
+            model: None,
+        }
+    }
+}
+
+/// Answers `request.question` from the knowledge base behind `searcher`, as the searcher's actor: with
 /// the knowledge base's LLM, else the `[llm]` default, else extractively. `on_delta` receives
 /// the generated text as it arrives (raw, citation markers included); the returned answer holds
 /// the clean text and its citations. Audited as `ask` with every chunk the model was shown and
@@ -41,26 +64,18 @@ const RELATIVE_FLOOR: f32 = 0.75;
 /// guardrail mode does.
 pub fn ask(
     searcher: &Searcher<'_>,
-    question: &str,
-    k: usize,
-    filter: Option<Filter>,
+    request: &AskRequest,
     on_delta: Option<&mut dyn FnMut(&str)>,
 ) -> Result<Answer, ServiceError> {
-    ask_with_model(searcher, question, k, filter, None, on_delta)
-}
-
-/// [`ask`] with the model chosen by the request: `model` names an entry of `[llms]` in
-/// `config.toml`, which takes the place of the knowledge base's and the default model.
-pub fn ask_with_model(
-    searcher: &Searcher<'_>,
-    question: &str,
-    k: usize,
-    filter: Option<Filter>,
-    model: Option<&str>,
-    on_delta: Option<&mut dyn FnMut(&str)>,
-) -> Result<Answer, ServiceError> {
+    let AskRequest {
+        question,
+        k,
+        filter,
+        model,
+    } = request.clone();
+    let (question, k) = (question.as_str(), k);
     let config = searcher.groundwork().config();
-    let configured = match model {
+    let configured = match model.as_deref() {
         Some(name) => match config.llms.get(name) {
             Some(llm) => Some(llm.clone()),
             None => {
@@ -88,7 +103,7 @@ pub fn ask_with_model(
             .or_else(|| config.llm.clone()),
     };
     let Some(llm) = configured else {
-        let answer = extractive_answer(searcher, question, k, filter)?;
+        let answer = extractive_answer(searcher, request)?;
         if let Some(deliver) = on_delta {
             deliver(&answer.text);
         }
@@ -365,12 +380,8 @@ fn generation_error(error: LlmError) -> ServiceError {
 
 /// Answers `question` from the knowledge base behind `searcher`, as the searcher's actor, and
 /// audits the question with every chunk the answer was drawn from.
-pub fn extractive_answer(
-    searcher: &Searcher<'_>,
-    question: &str,
-    k: usize,
-    filter: Option<Filter>,
-) -> Result<Answer, ServiceError> {
+pub fn extractive_answer(searcher: &Searcher<'_>, request: &AskRequest) -> Result<Answer, ServiceError> {
+    let (question, k, filter) = (request.question.as_str(), request.k, request.filter.clone());
     let guard = match searcher.groundwork().guardrail_for(searcher.knowledge_base()) {
         Ok(guard) => guard,
         // The knowledge base names a policy the config no longer has: refuse, never answer

@@ -184,16 +184,7 @@ impl Drop for RemoveOnDrop {
     }
 }
 
-/// Nearest-rank percentile of `values` (milliseconds); 0 for no values.
-pub fn percentile(values: &[f64], p: f64) -> f64 {
-    if values.is_empty() {
-        return 0.0;
-    }
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1]
-}
+use groundwork_core::stats::percentile;
 
 /// Peak resident set size of this process, from getrusage (kilobytes on Linux).
 fn peak_rss_mib() -> f64 {

@@ -53,17 +53,19 @@ impl From<groundwork_embed::EmbedError> for ServiceError {
 
 impl From<groundwork_index::IndexError> for ServiceError {
     fn from(e: groundwork_index::IndexError) -> Self {
+        use groundwork_index::IndexError as E;
         let code = match &e {
-            groundwork_index::IndexError::Locked => ErrorCode::Busy,
+            E::Locked => ErrorCode::Busy,
+            E::Corrupt(_) | E::SchemaMismatch(_) => ErrorCode::Corrupt,
             _ => ErrorCode::Internal,
         };
         ServiceError::new(code, format!("index: {e}"))
     }
 }
 
-impl From<groundwork_ingest::indexes::IndexSyncError> for ServiceError {
-    fn from(e: groundwork_ingest::indexes::IndexSyncError) -> Self {
-        use groundwork_ingest::indexes::IndexSyncError as E;
+impl From<groundwork_search::IndexSyncError> for ServiceError {
+    fn from(e: groundwork_search::IndexSyncError) -> Self {
+        use groundwork_search::IndexSyncError as E;
         match e {
             E::Store(e) => e.into(),
             E::Index(e) => e.into(),
@@ -71,9 +73,9 @@ impl From<groundwork_ingest::indexes::IndexSyncError> for ServiceError {
     }
 }
 
-impl From<groundwork_ingest::source::SourceError> for ServiceError {
-    fn from(e: groundwork_ingest::source::SourceError) -> Self {
-        use groundwork_ingest::source::SourceError as E;
+impl From<groundwork_objects::ObjectError> for ServiceError {
+    fn from(e: groundwork_objects::ObjectError) -> Self {
+        use groundwork_objects::ObjectError as E;
         let code = match &e {
             E::InvalidUri(_) | E::MissingFolder(_) => ErrorCode::InvalidRequest,
             _ => ErrorCode::SourceUnavailable,
@@ -89,7 +91,7 @@ impl From<groundwork_ingest::sync::SyncError> for ServiceError {
             E::Store(e) => e.into(),
             E::Source(e) => e.into(),
             E::Embed(e) => e.into(),
-            E::Index(message) => ServiceError::new(ErrorCode::Internal, message),
+            E::Index(e) => e.into(),
         }
     }
 }
@@ -103,5 +105,21 @@ impl From<groundwork_core::FilterError> for ServiceError {
 impl From<std::io::Error> for ServiceError {
     fn from(e: std::io::Error) -> Self {
         ServiceError::new(ErrorCode::Internal, format!("I/O: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_errors_keep_their_type_through_sync_and_search() {
+        let locked = groundwork_search::IndexSyncError::Index(groundwork_index::IndexError::Locked);
+        assert_eq!(ServiceError::from(locked).code(), ErrorCode::Busy);
+        let through_sync =
+            groundwork_ingest::sync::SyncError::Index(groundwork_search::IndexSyncError::Index(
+                groundwork_index::IndexError::Corrupt("truncated".into()),
+            ));
+        assert_eq!(ServiceError::from(through_sync).code(), ErrorCode::Corrupt);
     }
 }

@@ -188,8 +188,8 @@ pub fn evaluate(
                 recall_at_100: totals.recall_at_100 / n,
                 mrr_at_10: totals.mrr_at_10 / n,
             },
-            p50_ms: crate::bench::percentile(&latencies_ms, 0.5),
-            audit_p50_ms: crate::bench::percentile(&audit_ms, 0.5),
+            p50_ms: groundwork_core::stats::percentile(&latencies_ms, 0.5),
+            audit_p50_ms: groundwork_core::stats::percentile(&audit_ms, 0.5),
             latencies_ms,
             audit_ms,
         });

@@ -4,30 +4,40 @@
 //! where a request is checked, the engines (`store`, `embed`, `index`, `ingest`) are driven, and
 //! where access is decided and the audit record written (see `governance`).
 
+mod actor;
+mod admin;
 mod answer;
+mod audit;
+mod auth;
 pub mod bench;
 mod config;
 mod error;
 mod eval;
-mod governance;
 mod guardrails;
 mod home;
+mod kb;
+mod lineage;
+mod loaded;
+mod policy_guard;
+mod record;
 mod search;
 
-pub use answer::{ask, ask_with_model, extractive_answer};
+pub use actor::{Actor, LOCAL_ADMIN};
+pub use admin::{CreatedToken, normalise_location, parse_time_or_duration};
+pub use answer::{AskRequest, ask, extractive_answer};
+pub use audit::{AnchorLocation, AuditVerification};
 pub use bench::{BenchOptions, BenchReport};
 pub use config::{Config, GuardrailsConfig, ServerConfig};
 pub use error::ServiceError;
 pub use eval::{EvalOptions, EvalReport, EvalRow, RetrievalMetrics};
-pub use governance::{
-    Actor, AnchorLocation, AnswerLineage, AuditVerification, CreatedToken, LOCAL_ADMIN, UsedChunk,
-    normalise_location, parse_time_or_duration,
-};
 pub use groundwork_govern::access::{Grant, Grantee, Level};
 pub use groundwork_govern::audit::{Anchor, AuditRow};
 pub use groundwork_index::SearchType;
 pub use groundwork_ingest::sync::{SyncEvent, SyncObserver, SyncReport};
 pub use groundwork_store::{AuditQuery, ChunkLineage, Principal, PrincipalKind, TokenRecord};
-pub use guardrails::{CheckRequest, CheckResponse, CheckSource, MAX_CHECK_BYTES, PolicyGuard};
-pub use home::{DocumentFailure, Groundwork, IndexStatus, InitReport, KbStatus};
+pub use guardrails::{CheckRequest, CheckResponse, CheckSource, MAX_CHECK_BYTES};
+pub use home::{Groundwork, InitReport};
+pub use kb::{DocumentFailure, IndexStatus, KbStatus};
+pub use lineage::{AnswerLineage, UsedChunk};
+pub use policy_guard::PolicyGuard;
 pub use search::{SearchRequest, SearchResponse, Searcher};

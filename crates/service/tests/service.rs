@@ -11,31 +11,11 @@ use groundwork_index::{ScoredChunk, SearchType, rrf};
 use groundwork_service::{Grantee, Groundwork, Level, PrincipalKind, SearchRequest};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::PathBuf;
 
-fn model_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(std::env::var_os("GROUNDWORK_MODEL_DIR")?);
-    dir.join("model.safetensors").exists().then_some(dir)
-}
+use groundwork_embed::test_model_dir as model_dir;
 
-/// SplitMix64: deterministic, so a failure reproduces from its case number.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-}
+/// Deterministic, so a failure reproduces from its case number.
+use groundwork_core::rng::SplitMix64 as Rng;
 
 const WORDS: &[&str] = &[
     "budget",
@@ -125,14 +105,13 @@ impl Oracle {
 #[test]
 fn permission_aware_retrieval_matches_brute_force() {
     let Some(model) = model_dir() else {
-        eprintln!("skipped: GROUNDWORK_MODEL_DIR does not hold the model (scripts/test.sh sets it)");
         return;
     };
     assert!(model.is_dir());
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
     let docs = dir.path().join("docs");
-    let mut rng = Rng(0x6772_6f75_6e64);
+    let mut rng = Rng::new(0x6772_6f75_6e64);
 
     // A random corpus across folders (including `hrx`, which a grant on `hr` must not cover),
     // a third of it with ACLs.

@@ -34,10 +34,7 @@ fn entry(i: usize) -> AuditEntry {
     }
 }
 
-fn percentile(values: &mut [f64], p: f64) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[((values.len() - 1) as f64 * p).round() as usize]
-}
+use groundwork_core::stats::percentile;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n: usize = std::env::args().nth(1).map_or(Ok(2000), |n| n.parse())?;
@@ -67,9 +64,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     assert_eq!(chained, n, "every journalled record reached the chain");
     println!(
         "{n} records: seal (mask + encode + hash) p50 {:.1} µs; append_read_audit (what a search waits for) p50 {:.1} µs, p99 {:.1} µs; all {n} chained",
-        percentile(&mut seal, 0.5),
-        percentile(&mut append, 0.5),
-        percentile(&mut append, 0.99)
+        percentile(&seal, 0.5),
+        percentile(&append, 0.5),
+        percentile(&append, 0.99)
     );
     Ok(())
 }

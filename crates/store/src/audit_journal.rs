@@ -23,7 +23,8 @@
 //! Readers of the chain (`audit query`, `verify`, lineage) flush this process's journal first;
 //! another live process's records reach the chain within one flush interval.
 
-use crate::store::{Result, StoreError, write_transaction};
+use crate::error::{Result, StoreError};
+use crate::sql::write_transaction;
 use groundwork_govern::audit::AuditRow;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::fs::{File, OpenOptions};

@@ -6,15 +6,15 @@
 
 use groundwork_core::UnixMillis;
 use groundwork_govern::access::{Grant, Grantee, Level};
-use groundwork_govern::audit::{AuditEntry, AuditRow, GENESIS};
-use rusqlite::{OptionalExtension, Row, Transaction, params};
+use groundwork_govern::audit::{AuditEntry, AuditRow};
+use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
 
 use crate::audit_journal::ReadAuditJournal;
-use crate::store::write_transaction;
-use crate::{Store, StoreError};
-
-type Result<T, E = StoreError> = std::result::Result<T, E>;
+use crate::chain::{AUDIT_COLUMNS, append_audit, audit_row, chain_rows};
+use crate::error::{Result, StoreError};
+use crate::sql::write_transaction;
+use crate::store::Store;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -68,69 +68,6 @@ pub struct AuditQuery {
     pub document_uri: Option<String>,
     pub after_seq: Option<i64>,
     pub limit: Option<usize>,
-}
-
-const AUDIT_COLUMNS: &str = "seq, at, actor, auth, action, target, request, outcome, code, chunks, models, latency_ms, prev_hash, hash";
-
-fn audit_row(row: &Row<'_>) -> rusqlite::Result<AuditRow> {
-    Ok(AuditRow {
-        seq: row.get(0)?,
-        at: row.get(1)?,
-        actor: row.get(2)?,
-        auth: row.get(3)?,
-        action: row.get(4)?,
-        target: row.get(5)?,
-        request: row.get(6)?,
-        outcome: row.get(7)?,
-        code: row.get(8)?,
-        chunks: row.get(9)?,
-        models: row.get(10)?,
-        latency_ms: row.get(11)?,
-        prev_hash: row.get(12)?,
-        hash: row.get(13)?,
-    })
-}
-
-/// Appends `entry` after the current head, inside `tx`.
-pub(crate) fn append_audit(tx: &Transaction<'_>, entry: AuditEntry) -> Result<AuditRow> {
-    append_masked(tx, entry.mask())
-}
-
-/// Chains journalled rows (masked, unchained) after the current head, in order.
-pub(crate) fn chain_rows(tx: &Transaction<'_>, rows: Vec<AuditRow>) -> Result<()> {
-    for row in rows {
-        append_masked(tx, row)?;
-    }
-    Ok(())
-}
-
-fn append_masked(tx: &Transaction<'_>, masked: AuditRow) -> Result<AuditRow> {
-    let head: Option<(i64, String)> = tx
-        .prepare_cached("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")?
-        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    let (seq, hash) = head.unwrap_or((0, GENESIS.to_owned()));
-    let row = masked.chain(seq, &hash);
-    tx.prepare_cached(&format!(
-        "INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
-    ))?
-    .execute(params![
-        row.seq,
-        row.at,
-        row.actor,
-        row.auth,
-        row.action,
-        row.target,
-        row.request,
-        row.outcome,
-        row.code,
-        row.chunks,
-        row.models,
-        row.latency_ms,
-        row.prev_hash,
-        row.hash
-    ])?;
-    Ok(row)
 }
 
 fn principal_id(tx: &Transaction<'_>, kind: PrincipalKind, name: &str) -> Result<i64> {

@@ -12,13 +12,17 @@
 //! change-log row, so a reader (or a crash) sees the old or the new version, never a mix.
 
 mod audit_journal;
+mod chain;
+mod error;
 mod governance;
 mod migrations;
+mod sql;
 mod store;
 
+pub use error::StoreError;
 pub use governance::{AuditQuery, ChunkLineage, Principal, PrincipalKind, TokenRecord};
 pub use rusqlite::Transaction;
 pub use store::{
     ChunkRecord, ChunkWrite, DocumentChange, DocumentState, DocumentView, DocumentWrite, FailureWrite, Store,
-    StoreError, SyncRunRecord, VersionTouch,
+    SyncRunRecord, VersionTouch,
 };

@@ -1,49 +1,19 @@
 //! The [`Store`] handle and its operations.
 
 use crate::audit_journal::ReadAuditJournal;
+use crate::error::{Result, StoreError};
 use crate::migrations::MIGRATIONS;
+use crate::sql::write_transaction;
 use groundwork_core::{
     ChunkId, DocumentId, KbId, KnowledgeBase, KnowledgeBaseConfig, Source, SourceConfig, SourceId,
     UnixMillis, now_millis,
 };
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("store database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    #[error(
-        "the store at {path} has schema version {found}, newer than this binary supports ({supported}); upgrade groundwork"
-    )]
-    TooNew {
-        path: PathBuf,
-        found: i64,
-        supported: i64,
-    },
-    #[error("knowledge base `{0}` not found")]
-    KbNotFound(String),
-    #[error("knowledge base `{0}` already exists")]
-    KbExists(String),
-    #[error("source `{0}` is already attached to this knowledge base")]
-    SourceExists(String),
-    #[error("stored data is corrupt: {0}")]
-    Corrupt(String),
-    #[error("{0} not found")]
-    PrincipalNotFound(String),
-    #[error("{0} already exists")]
-    PrincipalExists(String),
-    #[error("refused: {0}")]
-    Refused(String),
-    #[error("audit journal: {0}")]
-    AuditJournal(String),
-}
-
-pub(crate) type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// A handle on the SQLite store. One connection guarded by a mutex: SQLite serialises writers
 /// anyway, and WAL lets other processes (a `search` beside a `sync`) read concurrently.
@@ -162,16 +132,6 @@ pub struct SyncRunRecord {
     pub report: Option<Value>,
 }
 
-/// Begins a transaction that takes SQLite's write lock up front.
-///
-/// A deferred transaction that reads first and writes later cannot wait for a concurrent writer
-/// in WAL mode: when another connection committed after its snapshot began, SQLite fails the
-/// upgrade at once with "database is locked" instead of calling the busy handler. Taking the
-/// lock at `BEGIN IMMEDIATE` lets `busy_timeout` queue this writer behind a running sync.
-pub(crate) fn write_transaction(conn: &mut Connection) -> rusqlite::Result<Transaction<'_>> {
-    conn.transaction_with_behavior(TransactionBehavior::Immediate)
-}
-
 impl Store {
     /// Opens (creating if needed) the store at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Store> {
@@ -182,7 +142,7 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         migrate(&mut conn, path)?;
         // Records that a killed process journalled but had not chained yet.
-        crate::audit_journal::recover(path, &mut conn, crate::governance::chain_rows)?;
+        crate::audit_journal::recover(path, &mut conn, crate::chain::chain_rows)?;
         Ok(Store {
             conn: Mutex::new(conn),
             read_audit: Mutex::new(None),

@@ -5,23 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// The installed model, or `None` to skip a test outside CI. In CI a missing model fails.
-pub fn model_dir() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var_os("GROUNDWORK_MODEL_DIR").map(PathBuf::from),
-        std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".groundwork/models/all-MiniLM-L6-v2")),
-    ];
-    for dir in candidates.into_iter().flatten() {
-        if dir.join("model.safetensors").exists() {
-            return Some(dir);
-        }
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "the embedding model is not installed; run `groundwork models fetch` (scripts/test.sh does)"
-    );
-    eprintln!("skipping: embedding model not installed (run `groundwork models fetch`)");
-    None
-}
+pub use groundwork_embed::test_model_dir as model_dir;
 
 /// Skips the test (returns) when the model is missing outside CI.
 #[macro_export]

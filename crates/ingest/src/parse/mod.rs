@@ -29,6 +29,7 @@ mod text;
 
 use std::time::Duration;
 
+use groundwork_core::ErrorCode;
 use serde::{Deserialize, Serialize};
 
 pub use isolate::{isolated_parsers_running, parse_isolated, run_isolated};
@@ -247,19 +248,19 @@ pub enum ParseError {
 }
 
 impl ParseError {
-    /// Stable machine-readable code, e.g. `"too_large"`, `"zip_bomb"`.
-    pub fn code(&self) -> &'static str {
+    /// The stable code of the failure, a row of the one error table.
+    pub fn code(&self) -> ErrorCode {
         match self {
-            ParseError::TooLarge { .. } => "too_large",
-            ParseError::Empty => "empty",
-            ParseError::Binary => "binary",
-            ParseError::Unsupported(_) => "unsupported",
-            ParseError::Corrupt(_) => "corrupt",
-            ParseError::TooDeep { .. } => "too_deep",
-            ParseError::ZipBomb(_) => "zip_bomb",
-            ParseError::Timeout(_) => "timeout",
-            ParseError::Panic(_) => "panic",
-            ParseError::InvalidMetadata(_) => "invalid_metadata",
+            ParseError::TooLarge { .. } => ErrorCode::TooLarge,
+            ParseError::Empty => ErrorCode::Empty,
+            ParseError::Binary => ErrorCode::Binary,
+            ParseError::Unsupported(_) => ErrorCode::Unsupported,
+            ParseError::Corrupt(_) => ErrorCode::Corrupt,
+            ParseError::TooDeep { .. } => ErrorCode::TooDeep,
+            ParseError::ZipBomb(_) => ErrorCode::ZipBomb,
+            ParseError::Timeout(_) => ErrorCode::Timeout,
+            ParseError::Panic(_) => ErrorCode::Panic,
+            ParseError::InvalidMetadata(_) => ErrorCode::InvalidMetadata,
         }
     }
 }

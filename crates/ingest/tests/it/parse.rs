@@ -92,7 +92,7 @@ fn error_codes_are_stable() {
         (ParseError::InvalidMetadata("x".into()), "invalid_metadata"),
     ];
     for (e, code) in cases {
-        assert_eq!(e.code(), code);
+        assert_eq!(e.code().as_str(), code);
     }
 }
 
@@ -183,7 +183,7 @@ fn unknown_extension_text_is_parsed_as_text() {
 #[test]
 fn known_binary_extension_is_unsupported() {
     let e = err(b"\x89PNG\r\n\x1a\n....", "img.png", &ParseLimits::default());
-    assert_eq!(e.code(), "unsupported");
+    assert_eq!(e.code().as_str(), "unsupported");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -388,7 +388,7 @@ fn jsonl_skips_bad_lines() {
         vec!["skipped 2 invalid JSON line(s) (first at line 2)"]
     );
     let e = err(b"nope\nnope\n", "r.jsonl", &limits);
-    assert_eq!(e.code(), "corrupt");
+    assert_eq!(e.code().as_str(), "corrupt");
 }
 
 #[test]
@@ -406,9 +406,9 @@ fn deeply_nested_json_is_rejected_without_overflow() {
         ..ParseLimits::default()
     };
     let e = err(&deep[..5000], "deep.json", &limits);
-    assert_eq!(e.code(), "too_deep");
+    assert_eq!(e.code().as_str(), "too_deep");
     let e = err(b"{\"a\": ", "broken.json", &ParseLimits::default());
-    assert_eq!(e.code(), "corrupt");
+    assert_eq!(e.code().as_str(), "corrupt");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -478,17 +478,22 @@ fn docx_errors() {
     zip.write_all(b"hi").unwrap();
     let not_docx = zip.finish().unwrap().into_inner();
     assert_eq!(
-        err(&not_docx, "x.docx", &ParseLimits::default()).code(),
+        err(&not_docx, "x.docx", &ParseLimits::default()).code().as_str(),
         "unsupported"
     );
     // Truncated archive.
     let good = docx("<w:document/>");
     assert_eq!(
-        err(&good[..good.len() / 2], "x.docx", &ParseLimits::default()).code(),
+        err(&good[..good.len() / 2], "x.docx", &ParseLimits::default())
+            .code()
+            .as_str(),
         "corrupt"
     );
     // Not a ZIP at all.
-    assert_eq!(err(b"hello", "x.docx", &ParseLimits::default()).code(), "corrupt");
+    assert_eq!(
+        err(b"hello", "x.docx", &ParseLimits::default()).code().as_str(),
+        "corrupt"
+    );
     // Malformed XML.
     assert_eq!(
         err(
@@ -496,7 +501,8 @@ fn docx_errors() {
             "x.docx",
             &ParseLimits::default()
         )
-        .code(),
+        .code()
+        .as_str(),
         "corrupt"
     );
 }
@@ -519,7 +525,7 @@ fn zip_bomb_docx_is_rejected() {
     let bomb = zeros_docx(500 << 20);
     assert!(bomb.len() < 2 << 20, "bomb is {} bytes", bomb.len());
     let e = err(&bomb, "bomb.docx", &ParseLimits::default());
-    assert_eq!(e.code(), "zip_bomb", "{e}");
+    assert_eq!(e.code().as_str(), "zip_bomb", "{e}");
 }
 
 /// Patches every declared uncompressed size of a single-entry ZIP to `size`.
@@ -535,7 +541,7 @@ fn zip_bomb_with_lying_header_stays_bounded() {
     let mut bomb = zeros_docx(200 << 20);
     lie_about_size(&mut bomb, 1000);
     let e = err(&bomb, "liar.docx", &ParseLimits::default());
-    assert_eq!(e.code(), "zip_bomb", "{e}");
+    assert_eq!(e.code().as_str(), "zip_bomb", "{e}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -615,7 +621,7 @@ fn truncated_or_garbage_pdf_is_an_error_not_a_crash() {
         let r = parse_isolated(pdf[..cut].to_vec(), "t.pdf".into(), ParseLimits::default());
         match r {
             Err(e) => assert!(
-                matches!(e.code(), "corrupt" | "panic"),
+                matches!(e.code().as_str(), "corrupt" | "panic"),
                 "cut at {cut}: unexpected {e:?}"
             ),
             // lopdf may recover a document without an xref table; that is fine too.
@@ -623,10 +629,10 @@ fn truncated_or_garbage_pdf_is_an_error_not_a_crash() {
         }
     }
     let e = err(b"%PDF-1.7\n\x00\x01garbage", "g.pdf", &ParseLimits::default());
-    assert!(matches!(e.code(), "corrupt" | "panic"), "{e:?}");
+    assert!(matches!(e.code().as_str(), "corrupt" | "panic"), "{e:?}");
     // A .pdf without a PDF header.
     let e = err(b"just text", "fake.pdf", &ParseLimits::default());
-    assert_eq!(e.code(), "corrupt");
+    assert_eq!(e.code().as_str(), "corrupt");
 }
 
 #[test]
@@ -640,7 +646,7 @@ fn pdf_library_panic_is_contained() {
     // Text-showing operator without operands.
     let pdf = pdf_from_contents(&["BT Tf (Hi) Tj ET".to_owned()]);
     let r = parse_isolated(pdf, "no-operands.pdf".into(), ParseLimits::default());
-    assert_eq!(r.unwrap_err().code(), "panic");
+    assert_eq!(r.unwrap_err().code().as_str(), "panic");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -663,7 +669,7 @@ fn binary_junk_named_txt_is_binary() {
     );
     // Unknown extension with binary content.
     assert_eq!(
-        err(&junk, "blob.xyz", &ParseLimits::default()).code(),
+        err(&junk, "blob.xyz", &ParseLimits::default()).code().as_str(),
         "unsupported"
     );
 }
@@ -741,7 +747,7 @@ fn isolated_panic_becomes_error() {
             warnings: Vec::new(),
         })
     });
-    assert_eq!(r.unwrap_err().code(), "panic");
+    assert_eq!(r.unwrap_err().code().as_str(), "panic");
 }
 
 #[test]
@@ -785,7 +791,10 @@ fn sidecar_errors() {
         r#"{{"metadataAttributes": {{"k": "{}"}}}}"#,
         "x".repeat(11 * 1024)
     );
-    assert_eq!(parse_sidecar(big.as_bytes()).unwrap_err().code(), "too_large");
+    assert_eq!(
+        parse_sidecar(big.as_bytes()).unwrap_err().code().as_str(),
+        "too_large"
+    );
     for bad in [
         &b"not json"[..],
         b"[]",
@@ -797,7 +806,12 @@ fn sidecar_errors() {
         br#"{"metadataAttributes": {"k": {"value": {"type": "NUMBER", "stringValue": "x"}}}}"#,
     ] {
         let e = parse_sidecar(bad).unwrap_err();
-        assert_eq!(e.code(), "invalid_metadata", "{}", String::from_utf8_lossy(bad));
+        assert_eq!(
+            e.code().as_str(),
+            "invalid_metadata",
+            "{}",
+            String::from_utf8_lossy(bad)
+        );
     }
 }
 

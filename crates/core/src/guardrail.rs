@@ -1,4 +1,6 @@
-//! What a check returns: the verdict, the text to use, and one finding per thing detected.
+//! What a guardrail check returns: the verdict, the text to use, and one finding per thing
+//! detected — plain data, so that answers (and everything above them) can carry a guardrail
+//! trace without depending on the guardrail engine (`groundwork-guard`), which fills it in.
 //!
 //! The shape mirrors Bedrock's `ApplyGuardrail` response (`action`, `outputs`, and the
 //! per-policy assessments) with snake_case names. One rule holds throughout: **no finding

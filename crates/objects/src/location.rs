@@ -1,6 +1,7 @@
-//! Sources: where documents come from. Local folders (walked and read by `folder`, confined to
-//! their root) and S3-compatible buckets (through `object_store`), behind one reader, so that
-//! listing, versions (ETags) and reads behave the same way for either.
+//! Locations and connections: a folder or an `s3://bucket/prefix`, listed, read and written
+//! through one [`Connection`], so that listing, versions (ETags) and reads behave the same way
+//! for either. Folders are walked and read by `folder`, confined to their root; buckets go
+//! through `object_store`.
 
 use crate::folder::{Folder, Resolved};
 use bytes::Bytes;
@@ -12,11 +13,8 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// Suffix of sidecar metadata files (Amazon Bedrock Knowledge Base convention).
-pub const SIDECAR_SUFFIX: &str = ".metadata.json";
-
 #[derive(Debug, thiserror::Error)]
-pub enum SourceError {
+pub enum ObjectError {
     #[error("`{0}` is not a source location: use a folder path, file:///abs/path or s3://bucket/prefix")]
     InvalidUri(String),
     #[error("folder {0} does not exist or is not a directory")]
@@ -39,11 +37,11 @@ pub enum Location {
 impl Location {
     /// Normalises what a user typed: a relative or absolute folder path, a `file://` URI or an
     /// `s3://bucket/prefix` URI. Folders must exist, so a typo fails at `source add` time.
-    pub fn parse(input: &str) -> Result<Location, SourceError> {
+    pub fn parse(input: &str) -> Result<Location, ObjectError> {
         if let Some(rest) = input.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             if bucket.is_empty() || bucket.contains(|c: char| c.is_whitespace()) {
-                return Err(SourceError::InvalidUri(input.into()));
+                return Err(ObjectError::InvalidUri(input.into()));
             }
             return Ok(Location::S3 {
                 bucket: bucket.to_string(),
@@ -51,15 +49,15 @@ impl Location {
             });
         }
         if input.contains("://") && !input.starts_with("file://") {
-            return Err(SourceError::InvalidUri(input.into()));
+            return Err(ObjectError::InvalidUri(input.into()));
         }
         let path = match input.strip_prefix("file://") {
             Some(p) => PathBuf::from(p),
             None => PathBuf::from(input),
         };
-        let absolute = std::fs::canonicalize(&path).map_err(|_| SourceError::MissingFolder(path.clone()))?;
+        let absolute = std::fs::canonicalize(&path).map_err(|_| ObjectError::MissingFolder(path.clone()))?;
         if !absolute.is_dir() {
-            return Err(SourceError::MissingFolder(path));
+            return Err(ObjectError::MissingFolder(path));
         }
         Ok(Location::Folder(absolute))
     }
@@ -67,7 +65,7 @@ impl Location {
     /// A location as stored for a source (already normalised when it was added). A folder is
     /// taken as written, not resolved again, so that a folder later replaced by a link is
     /// noticed (see `Folder::open`) instead of silently followed.
-    pub fn stored(uri: &str) -> Result<Location, SourceError> {
+    pub fn stored(uri: &str) -> Result<Location, ObjectError> {
         match uri.strip_prefix("file://") {
             Some(path) if path.starts_with('/') => {
                 let trimmed = path.trim_end_matches('/');
@@ -77,7 +75,7 @@ impl Location {
                     trimmed
                 })))
             }
-            Some(_) => Err(SourceError::InvalidUri(uri.into())),
+            Some(_) => Err(ObjectError::InvalidUri(uri.into())),
             None => Location::parse(uri),
         }
     }
@@ -126,7 +124,7 @@ pub struct ListFailure {
     pub uri: String,
     /// Changes when the entry changes, so an unchanged failure is not reported again.
     pub version: String,
-    pub code: &'static str,
+    pub code: groundwork_core::ErrorCode,
     pub message: String,
     /// A folder that could not be walked: every stored document under `uri/` is kept as is.
     pub subtree: bool,
@@ -139,10 +137,10 @@ pub struct Listing {
     pub failures: Vec<ListFailure>,
 }
 
-/// A connected source. Folders are walked and read by [`Folder`], confined to their root;
+/// A connected location. Folders are walked and read by [`Folder`], confined to their root;
 /// buckets go through `object_store` on a runtime of their own, so the rest of the pipeline
 /// stays synchronous.
-pub struct SourceReader {
+pub struct Connection {
     backend: Backend,
     uri: String,
 }
@@ -157,11 +155,11 @@ enum Backend {
     },
 }
 
-impl SourceReader {
+impl Connection {
     /// Connects to a source by its stored URI (as [`Location::uri`] wrote it).
-    pub fn connect(uri: &str, config: &SourceConfig) -> Result<SourceReader, SourceError> {
+    pub fn connect(uri: &str, config: &SourceConfig) -> Result<Connection, ObjectError> {
         let location = Location::stored(uri)?;
-        let unavailable = |e: object_store::Error| SourceError::Unavailable {
+        let unavailable = |e: object_store::Error| ObjectError::Unavailable {
             uri: uri.to_string(),
             message: e.to_string(),
         };
@@ -188,7 +186,7 @@ impl SourceReader {
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
-                    .map_err(|e| SourceError::Unavailable {
+                    .map_err(|e| ObjectError::Unavailable {
                         uri: uri.to_string(),
                         message: format!("cannot start I/O runtime: {e}"),
                     })?;
@@ -200,7 +198,7 @@ impl SourceReader {
                 }
             }
         };
-        Ok(SourceReader {
+        Ok(Connection {
             uri: location.uri(),
             backend,
         })
@@ -214,7 +212,7 @@ impl SourceReader {
     /// dot) excluded. The listing completes or fails as a whole — a partial listing must never
     /// be mistaken for deletions — but an entry that cannot be represented or safely followed
     /// is a [`ListFailure`] of its own, and the rest is listed.
-    pub fn list(&self) -> Result<Listing, SourceError> {
+    pub fn list(&self) -> Result<Listing, ObjectError> {
         match &self.backend {
             Backend::Folder(folder) => folder.list(),
             Backend::Bucket {
@@ -226,7 +224,7 @@ impl SourceReader {
                 let prefix = (!prefix.is_empty()).then(|| ObjectPath::from(prefix.trim_end_matches('/')));
                 let metas: Vec<object_store::ObjectMeta> = runtime
                     .block_on(store.list(prefix.as_ref()).try_collect())
-                    .map_err(|e| SourceError::Unavailable {
+                    .map_err(|e| ObjectError::Unavailable {
                         uri: self.uri.clone(),
                         message: e.to_string(),
                     })?;
@@ -258,9 +256,9 @@ impl SourceReader {
     }
 
     /// Reads one object whole, refusing objects over `max_bytes` before transferring them.
-    pub fn read(&self, entry: &ObjectEntry, max_bytes: u64) -> Result<Bytes, SourceError> {
+    pub fn read(&self, entry: &ObjectEntry, max_bytes: u64) -> Result<Bytes, ObjectError> {
         if entry.size > max_bytes {
-            return Err(SourceError::TooLarge {
+            return Err(ObjectError::TooLarge {
                 uri: entry.uri.clone(),
                 size: entry.size,
                 limit: max_bytes,
@@ -271,7 +269,7 @@ impl SourceReader {
                 Ok(folder.read(&entry.uri, resolved, max_bytes)?.into())
             }
             (Backend::Bucket { store, runtime, .. }, Locator::Object(path)) => {
-                let unavailable = |e: object_store::Error| SourceError::Unavailable {
+                let unavailable = |e: object_store::Error| ObjectError::Unavailable {
                     uri: entry.uri.clone(),
                     message: e.to_string(),
                 };
@@ -280,7 +278,7 @@ impl SourceReader {
                     result.bytes().await.map_err(unavailable)
                 })
             }
-            _ => Err(SourceError::Unavailable {
+            _ => Err(ObjectError::Unavailable {
                 uri: entry.uri.clone(),
                 message: "the entry was listed by another source".into(),
             }),
@@ -289,12 +287,12 @@ impl SourceReader {
 
     /// Writes one object at `key` under the source, whole: a reader sees the old object or
     /// the new one, never a part (an S3 put; a rename for folders).
-    pub fn put(&self, key: &str, body: Vec<u8>) -> Result<(), SourceError> {
+    pub fn put(&self, key: &str, body: Vec<u8>) -> Result<(), ObjectError> {
         match &self.backend {
             Backend::Folder(folder) => folder.put(key, &body),
             Backend::Bucket { store, runtime, .. } => {
                 let path = ObjectPath::from(key);
-                let unavailable = |e: object_store::Error| SourceError::Unavailable {
+                let unavailable = |e: object_store::Error| ObjectError::Unavailable {
                     uri: format!("{}{key}", self.uri),
                     message: e.to_string(),
                 };
@@ -307,20 +305,20 @@ impl SourceReader {
     }
 
     /// Reads the object at `key` under the source, up to `max_bytes`.
-    pub fn get(&self, key: &str, max_bytes: u64) -> Result<Bytes, SourceError> {
+    pub fn get(&self, key: &str, max_bytes: u64) -> Result<Bytes, ObjectError> {
         match &self.backend {
             Backend::Folder(folder) => Ok(folder.get(key, max_bytes)?.into()),
             Backend::Bucket { store, runtime, .. } => {
                 let path = ObjectPath::from(key);
                 let uri = format!("{}{key}", self.uri);
-                let unavailable = |e: object_store::Error| SourceError::Unavailable {
+                let unavailable = |e: object_store::Error| ObjectError::Unavailable {
                     uri: uri.clone(),
                     message: e.to_string(),
                 };
                 runtime.block_on(async {
                     let result = store.get(&path).await.map_err(unavailable)?;
                     if result.meta.size > max_bytes {
-                        return Err(SourceError::TooLarge {
+                        return Err(ObjectError::TooLarge {
                             uri: uri.clone(),
                             size: result.meta.size,
                             limit: max_bytes,

@@ -17,7 +17,8 @@
 //!   never appears in a recorded path. Reads stop one byte past the size limit, so a file that
 //!   grows after listing cannot exhaust memory.
 
-use crate::source::{ListFailure, Listing, ObjectEntry, SourceError};
+use crate::location::{ListFailure, Listing, Locator, ObjectEntry, ObjectError};
+use groundwork_core::ErrorCode;
 use rustix::fs::{Mode, OFlags};
 use std::ffi::OsStr;
 use std::io::Read;
@@ -28,18 +29,6 @@ use std::path::{Component, Path, PathBuf};
 
 /// Folders nested deeper than this (counting followed links) are reported, not walked.
 const MAX_DEPTH: usize = 64;
-
-/// Stable per-entry failure codes of a folder listing.
-pub mod codes {
-    pub const LINK_NOT_FOLLOWED: &str = "link_not_followed";
-    pub const LINK_OUTSIDE_ROOT: &str = "link_outside_root";
-    pub const LINK_LOOP: &str = "link_loop";
-    pub const LINK_BROKEN: &str = "link_broken";
-    pub const BAD_NAME: &str = "bad_name";
-    pub const NOT_A_FILE: &str = "not_a_file";
-    pub const UNREADABLE: &str = "unreadable";
-    pub const TOO_DEEP: &str = "too_deep";
-}
 
 /// A folder source: its canonical root and an open descriptor of it.
 pub struct Folder {
@@ -57,8 +46,8 @@ pub struct Resolved(PathBuf);
 impl Folder {
     /// Opens a folder source. `root` must be canonical: a root that now resolves somewhere
     /// else (it, or a folder above it, was replaced by a link) is refused rather than followed.
-    pub fn open(root: &Path, follow_links: bool) -> Result<Folder, SourceError> {
-        let unavailable = |message: String| SourceError::Unavailable {
+    pub fn open(root: &Path, follow_links: bool) -> Result<Folder, ObjectError> {
+        let unavailable = |message: String| ObjectError::Unavailable {
             uri: root_uri(root),
             message,
         };
@@ -90,13 +79,13 @@ impl Folder {
 
     /// Lists every regular file under the root (hidden names skipped). Fails only when the
     /// root itself cannot be read.
-    pub fn list(&self) -> Result<Listing, SourceError> {
+    pub fn list(&self) -> Result<Listing, ObjectError> {
         let mut walk = Walk {
             folder: self,
             listing: Listing::default(),
             ancestors: vec![self.root.clone()],
         };
-        let entries = std::fs::read_dir(&self.root).map_err(|e| SourceError::Unavailable {
+        let entries = std::fs::read_dir(&self.root).map_err(|e| ObjectError::Unavailable {
             uri: self.root_uri.clone(),
             message: format!("cannot list the folder: {e}"),
         })?;
@@ -108,8 +97,8 @@ impl Folder {
     }
 
     /// Reads a listed file whole, refusing more than `max_bytes`.
-    pub fn read(&self, uri: &str, resolved: &Resolved, max_bytes: u64) -> Result<Vec<u8>, SourceError> {
-        let unreadable = |message: String| SourceError::Unavailable {
+    pub fn read(&self, uri: &str, resolved: &Resolved, max_bytes: u64) -> Result<Vec<u8>, ObjectError> {
+        let unreadable = |message: String| ObjectError::Unavailable {
             uri: uri.to_owned(),
             message,
         };
@@ -126,7 +115,7 @@ impl Folder {
             .read_to_end(&mut bytes)
             .map_err(|e| unreadable(e.to_string()))?;
         if bytes.len() as u64 > max_bytes {
-            return Err(SourceError::TooLarge {
+            return Err(ObjectError::TooLarge {
                 uri: uri.to_owned(),
                 size: (stat.st_size as u64).max(bytes.len() as u64),
                 limit: max_bytes,
@@ -136,24 +125,24 @@ impl Folder {
     }
 
     /// Reads the file at `key` (a `/`-separated relative path without links) up to `max_bytes`.
-    pub fn get(&self, key: &str, max_bytes: u64) -> Result<Vec<u8>, SourceError> {
-        let relative = relative_key(key).ok_or_else(|| SourceError::InvalidUri(key.to_owned()))?;
+    pub fn get(&self, key: &str, max_bytes: u64) -> Result<Vec<u8>, ObjectError> {
+        let relative = relative_key(key).ok_or_else(|| ObjectError::InvalidUri(key.to_owned()))?;
         self.read(&format!("{}{key}", self.root_uri), &Resolved(relative), max_bytes)
     }
 
     /// Writes the file at `key` whole (a temporary file renamed over it), creating missing
     /// folders beneath the root. Never follows a link.
-    pub fn put(&self, key: &str, body: &[u8]) -> Result<(), SourceError> {
+    pub fn put(&self, key: &str, body: &[u8]) -> Result<(), ObjectError> {
         use std::io::Write;
         let uri = format!("{}{key}", self.root_uri);
-        let unavailable = |e: std::io::Error| SourceError::Unavailable {
+        let unavailable = |e: std::io::Error| ObjectError::Unavailable {
             uri: uri.clone(),
             message: e.to_string(),
         };
-        let relative = relative_key(key).ok_or_else(|| SourceError::InvalidUri(key.to_owned()))?;
+        let relative = relative_key(key).ok_or_else(|| ObjectError::InvalidUri(key.to_owned()))?;
         let name = relative
             .file_name()
-            .ok_or_else(|| SourceError::InvalidUri(key.to_owned()))?;
+            .ok_or_else(|| ObjectError::InvalidUri(key.to_owned()))?;
         let mut dir = rustix::fs::openat(
             &self.root_fd,
             ".",
@@ -327,12 +316,12 @@ impl Walk<'_> {
         key: &str,
         physical: PathBuf,
         is_root: bool,
-    ) -> Result<(), SourceError> {
+    ) -> Result<(), ObjectError> {
         for entry in entries {
             let entry = match entry {
                 Ok(entry) => entry,
                 Err(e) if is_root => {
-                    return Err(SourceError::Unavailable {
+                    return Err(ObjectError::Unavailable {
                         uri: self.folder.root_uri.clone(),
                         message: format!("cannot list the folder: {e}"),
                     });
@@ -341,7 +330,7 @@ impl Walk<'_> {
                     self.fail_folder(
                         key.trim_end_matches('/'),
                         "listing",
-                        codes::UNREADABLE,
+                        ErrorCode::Unreadable,
                         e.to_string(),
                     );
                     return Ok(());
@@ -355,7 +344,13 @@ impl Walk<'_> {
                 Ok(metadata) => metadata,
                 Err(e) => {
                     let uri_key = format!("{key}{}", escaped_name(&name));
-                    self.fail(&uri_key, "stat".into(), codes::UNREADABLE, e.to_string(), false);
+                    self.fail(
+                        &uri_key,
+                        "stat".into(),
+                        ErrorCode::Unreadable,
+                        e.to_string(),
+                        false,
+                    );
                     continue;
                 }
             };
@@ -364,7 +359,7 @@ impl Walk<'_> {
                 self.fail(
                     &uri_key,
                     etag(&lstat),
-                    codes::BAD_NAME,
+                    ErrorCode::BadName,
                     "the name is not UTF-8 or holds control characters; rename it to index it".into(),
                     lstat.is_dir(),
                 );
@@ -383,7 +378,7 @@ impl Walk<'_> {
                 self.fail(
                     &entry_key,
                     etag(&lstat),
-                    codes::NOT_A_FILE,
+                    ErrorCode::NotAFile,
                     "a FIFO, socket or device, not a regular file".into(),
                     false,
                 );
@@ -398,7 +393,7 @@ impl Walk<'_> {
             version: etag(metadata),
             size: metadata.len(),
             modified_at: modified_millis(metadata),
-            locator: crate::source::Locator::Folder(Resolved(physical)),
+            locator: Locator::Folder(Resolved(physical)),
         });
     }
 
@@ -408,12 +403,12 @@ impl Walk<'_> {
         path: &Path,
         physical: PathBuf,
         metadata: &std::fs::Metadata,
-    ) -> Result<(), SourceError> {
+    ) -> Result<(), ObjectError> {
         if self.ancestors.len() > MAX_DEPTH {
             self.fail_folder(
                 key,
                 &etag(metadata),
-                codes::TOO_DEEP,
+                ErrorCode::TooDeep,
                 format!("folders nest deeper than {MAX_DEPTH} levels"),
             );
             return Ok(());
@@ -430,7 +425,7 @@ impl Walk<'_> {
                 self.fail_folder(
                     key,
                     &etag(metadata),
-                    codes::UNREADABLE,
+                    ErrorCode::Unreadable,
                     format!("cannot list: {e}"),
                 );
                 Ok(())
@@ -438,7 +433,7 @@ impl Walk<'_> {
         }
     }
 
-    fn link(&mut self, key: &str, path: &Path, lstat: &std::fs::Metadata) -> Result<(), SourceError> {
+    fn link(&mut self, key: &str, path: &Path, lstat: &std::fs::Metadata) -> Result<(), ObjectError> {
         let target_text = std::fs::read_link(path)
             .map(|t| t.to_string_lossy().into_owned())
             .unwrap_or_default();
@@ -449,7 +444,7 @@ impl Walk<'_> {
                 self.fail(
                     key,
                     version,
-                    codes::LINK_LOOP,
+                    ErrorCode::LinkLoop,
                     format!("symbolic link loop ({target_text})"),
                     false,
                 );
@@ -459,7 +454,7 @@ impl Walk<'_> {
                 self.fail(
                     key,
                     version,
-                    codes::LINK_BROKEN,
+                    ErrorCode::LinkBroken,
                     format!("symbolic link to {target_text} does not resolve: {e}"),
                     false,
                 );
@@ -470,7 +465,7 @@ impl Walk<'_> {
             self.fail(
                 key,
                 version,
-                codes::LINK_OUTSIDE_ROOT,
+                ErrorCode::LinkOutsideRoot,
                 "symbolic link to a location outside the source folder; never read".into(),
                 false,
             );
@@ -480,7 +475,7 @@ impl Walk<'_> {
             self.fail(
                 key,
                 version,
-                codes::LINK_NOT_FOLLOWED,
+                ErrorCode::LinkNotFollowed,
                 "symbolic link not followed (the source's follow_links is off)".into(),
                 false,
             );
@@ -489,7 +484,7 @@ impl Walk<'_> {
         let metadata = match std::fs::metadata(&resolved) {
             Ok(metadata) => metadata,
             Err(e) => {
-                self.fail(key, version, codes::LINK_BROKEN, e.to_string(), false);
+                self.fail(key, version, ErrorCode::LinkBroken, e.to_string(), false);
                 return Ok(());
             }
         };
@@ -498,7 +493,7 @@ impl Walk<'_> {
                 self.fail(
                     key,
                     version,
-                    codes::LINK_LOOP,
+                    ErrorCode::LinkLoop,
                     format!("symbolic link back into {}", resolved.display()),
                     false,
                 );
@@ -512,7 +507,7 @@ impl Walk<'_> {
             self.fail(
                 key,
                 version,
-                codes::NOT_A_FILE,
+                ErrorCode::NotAFile,
                 "link to a special file".into(),
                 false,
             );
@@ -520,11 +515,11 @@ impl Walk<'_> {
         }
     }
 
-    fn fail_folder(&mut self, key: &str, version: &str, code: &'static str, message: String) {
+    fn fail_folder(&mut self, key: &str, version: &str, code: ErrorCode, message: String) {
         self.fail(key, format!("folder:{version}"), code, message, true);
     }
 
-    fn fail(&mut self, key: &str, version: String, code: &'static str, message: String, subtree: bool) {
+    fn fail(&mut self, key: &str, version: String, code: ErrorCode, message: String, subtree: bool) {
         self.listing.failures.push(ListFailure {
             uri: format!("{}{key}", self.folder.root_uri),
             version,
