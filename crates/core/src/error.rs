@@ -85,6 +85,8 @@ error_codes! {
         "The request body is over `[server] max_body_bytes`.";
     UnsupportedMediaType = "unsupported_media_type", Some(415), Some(2), Request,
         "The request body was not sent as `application/json`.";
+    ResourcesExhausted = "resources_exhausted", Some(422), Some(14), Request,
+        "The query needed more memory than `[sql] max_memory_mb` allows; narrow it or raise the limit.";
     Internal = "internal", Some(500), Some(1), Request,
         "A bug or an environment failure; the detail is in the log, never in the response.";
     Corrupt = "corrupt", Some(500), Some(9), Both,

@@ -58,7 +58,7 @@ impl std::fmt::Debug for RemoteConfig {
             .field("model", &self.model)
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("dimension", &self.dimension)
-            .field("timeout", &self.timeout)
+            .field("timeout", &self.timeout) // tidy: not an error code
             .finish()
     }
 }

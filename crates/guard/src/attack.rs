@@ -29,6 +29,9 @@
 //! explainable first line. For broader coverage, add a denied topic whose definition and
 //! examples describe prompt injection (embedding similarity generalises to paraphrases), or
 //! put a classifier model behind it.
+//!
+//! One unit: the signal list (about 320 lines of data) and the normalisation its patterns are
+//! written against; neither is used without the other.
 
 use std::sync::LazyLock;
 

@@ -21,6 +21,9 @@
 //! Updates append a new slot and tombstone the old one; `build_ann`
 //! compacts and rebuilds once tombstones exceed
 //! [`VectorConfig::rebuild_tombstone_fraction`].
+//!
+//! One unit: one data structure, [`VectorIndex`], with its operations (insert, the search
+//! strategies, the file format), which all work on its slot layout.
 
 use std::path::Path;
 

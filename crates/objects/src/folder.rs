@@ -17,7 +17,7 @@
 //!   never appears in a recorded path. Reads stop one byte past the size limit, so a file that
 //!   grows after listing cannot exhaust memory.
 
-use crate::location::{ListFailure, Listing, Locator, ObjectEntry, ObjectError};
+use crate::entry::{ListFailure, Listing, Locator, ObjectEntry, ObjectError, Resolved};
 use groundwork_core::ErrorCode;
 use rustix::fs::{Mode, OFlags};
 use std::ffi::OsStr;
@@ -38,10 +38,6 @@ pub struct Folder {
     root_uri: String,
     follow_links: bool,
 }
-
-/// Where a listed file physically is, relative to the root, with every link already resolved.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Resolved(PathBuf);
 
 impl Folder {
     /// Opens a folder source. `root` must be canonical: a root that now resolves somewhere

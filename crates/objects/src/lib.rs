@@ -6,7 +6,9 @@
 //! nothing of documents, tables or the service: sync, table discovery, dataset exports and
 //! audit anchors all meet storage here.
 
+mod entry;
 pub mod folder;
 mod location;
 
-pub use location::{Connection, ListFailure, Listing, Location, ObjectEntry, ObjectError};
+pub use entry::{ListFailure, Listing, ObjectEntry, ObjectError};
+pub use location::{Connection, Location};

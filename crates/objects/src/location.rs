@@ -3,27 +3,16 @@
 //! for either. Folders are walked and read by `folder`, confined to their root; buckets go
 //! through `object_store`.
 
-use crate::folder::{Folder, Resolved};
+use crate::entry::{Listing, Locator, ObjectEntry, ObjectError};
+use crate::folder::Folder;
 use bytes::Bytes;
 use futures::TryStreamExt;
-use groundwork_core::{SourceConfig, UnixMillis};
+use groundwork_core::SourceConfig;
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 use std::path::PathBuf;
 use std::sync::Arc;
-
-#[derive(Debug, thiserror::Error)]
-pub enum ObjectError {
-    #[error("`{0}` is not a source location: use a folder path, file:///abs/path or s3://bucket/prefix")]
-    InvalidUri(String),
-    #[error("folder {0} does not exist or is not a directory")]
-    MissingFolder(PathBuf),
-    #[error("cannot reach source {uri}: {message}")]
-    Unavailable { uri: String, message: String },
-    #[error("object {uri} is {size} bytes, over the limit of {limit}")]
-    TooLarge { uri: String, size: u64, limit: u64 },
-}
 
 /// A source location in normalised form.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,47 +83,6 @@ impl Location {
             Location::S3 { bucket, prefix } => format!("s3://{bucket}/{prefix}"),
         }
     }
-}
-
-/// One listed object.
-#[derive(Debug, Clone)]
-pub struct ObjectEntry {
-    /// The document URI: the source URI joined with the key.
-    pub uri: String,
-    /// ETag when the store gives one, else size and modification time.
-    pub version: String,
-    pub size: u64,
-    pub modified_at: UnixMillis,
-    pub(crate) locator: Locator,
-}
-
-/// Where the reader finds a listed object again.
-#[derive(Debug, Clone)]
-pub(crate) enum Locator {
-    /// A file of a folder source, by its resolved path beneath the root.
-    Folder(Resolved),
-    /// An object in a bucket.
-    Object(ObjectPath),
-}
-
-/// A listed entry that cannot be read as a document: reported as a failure of that entry,
-/// never read, and never taken for a deletion.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ListFailure {
-    pub uri: String,
-    /// Changes when the entry changes, so an unchanged failure is not reported again.
-    pub version: String,
-    pub code: groundwork_core::ErrorCode,
-    pub message: String,
-    /// A folder that could not be walked: every stored document under `uri/` is kept as is.
-    pub subtree: bool,
-}
-
-/// What a completed listing found: the objects to sync and the entries that failed alone.
-#[derive(Debug, Default)]
-pub struct Listing {
-    pub objects: Vec<ObjectEntry>,
-    pub failures: Vec<ListFailure>,
 }
 
 /// A connected location. Folders are walked and read by [`Folder`], confined to their root;

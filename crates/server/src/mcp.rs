@@ -70,7 +70,9 @@ impl Tools {
                 .and_then(|parts| parts.extensions.get::<Groundwork>())
                 .cloned()
                 // Unreachable behind `authenticate`; refuse rather than act for no one.
-                .ok_or_else(|| ErrorData::invalid_request("unauthenticated", None)),
+                .ok_or_else(|| {
+                    ErrorData::invalid_request(groundwork_core::ErrorCode::Unauthenticated.as_str(), None)
+                }),
         }
     }
 }

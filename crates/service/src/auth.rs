@@ -154,7 +154,7 @@ impl Groundwork {
     ) -> Result<(), ServiceError> {
         self.store().append_audit(AuditEntry {
             at: now_millis(),
-            actor: "unauthenticated".to_owned(),
+            actor: "unauthenticated".to_owned(), // tidy: not an error code
             auth: auth.to_owned(),
             action: "authenticate".to_owned(),
             target: None,

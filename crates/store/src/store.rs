@@ -1,4 +1,8 @@
 //! The [`Store`] handle and its operations.
+//!
+//! One unit: one data structure, the [`Store`] handle, with its operations on the document
+//! tables (knowledge bases, sources, documents and chunks, embedding cache, change log, sync
+//! runs); governance and the audit log live in their own modules.
 
 use crate::audit_journal::ReadAuditJournal;
 use crate::error::{Result, StoreError};

@@ -20,6 +20,9 @@
 //! hand-written lists, and capitalised words after a location cue (`grew up in`, `moved here
 //! from`, `Where:`). Postcodes named as such (`ZIP: 11164`) and UK/Canadian postcode shapes are
 //! formatted rules in `rules`.
+//!
+//! One unit: one detector, ADDRESS; about 360 of its lines are word lists (street and unit
+//! words, connectors, cues), which are data.
 
 use super::text::{Ctx, CueIndex, Shape, Token, lists, space_gap, word_set};
 use super::{

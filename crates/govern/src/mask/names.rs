@@ -18,6 +18,9 @@
 //! part of the span (the mask keeps `Dr. [NAME]` readable), generational and degree suffixes
 //! (`Jr`, `MD`) are. In text typed entirely in lower case the gazetteer matches lower-case words
 //! too; in shouted (all-caps) text only cue phrases find names.
+//!
+//! One unit: one detector, NAME; about 350 of its lines are word lists (honorifics, relations,
+//! cues, verbs), which are data.
 
 use super::text::{Ctx, CueIndex, Shape, Token, inline_gap, lists, space_gap, word_set};
 use super::{Candidate, EntityKind, PRIORITY_NAME_FULL, PRIORITY_NAME_SINGLE, PRIORITY_NAME_STRONG, address};

@@ -15,6 +15,8 @@
 //!   captures only the value after it, so the mask keeps the cue readable.
 //!
 //! Rules are listed most specific first; that order is their priority when two overlap.
+//!
+//! One unit: the table of formatted rules, which is data, and the validators its rows name.
 
 use super::EntityKind;
 
