@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite with its real parts: the embedding model (installed through
-# `groundwork models fetch`) and an S3-compatible server (moto) started here and stopped on exit.
+# `groundwork models fetch`), an S3-compatible server (moto) and a PostgreSQL server, started here
+# and stopped on exit.
 #
 # Needs: a Rust toolchain, python3 (3.10 or newer) with venv+pip. Everything else is installed on
 # first run into ./target/test-env (a virtualenv for moto and the MCP SDK, the model under the
@@ -41,6 +42,32 @@ for _ in $(seq 1 100); do
 done
 export GROUNDWORK_TEST_S3_ENDPOINT="http://127.0.0.1:$port"
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1
+
+# A throwaway PostgreSQL cluster for the tables tests: password authentication over TCP (the
+# tests pass the password through the variable config.toml names), owned by a dedicated user
+# when this runs as root (the server refuses to run as root). Skipped when no server is
+# installed, except under CI, where the tests then fail for want of it.
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+if [ -n "$pg_bin" ] && [ -x "$pg_bin/initdb" ]; then
+  pg_dir="$env_dir/pg"
+  rm -rf "$pg_dir" && mkdir -p "$pg_dir"
+  as_pg=()
+  if [ "$(id -u)" = 0 ]; then
+    id groundwork-pg >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin groundwork-pg
+    chown groundwork-pg "$pg_dir"
+    as_pg=(runuser -u groundwork-pg --)
+  fi
+  pg_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  echo "groundwork-test" > "$pg_dir/password"
+  [ "$(id -u)" = 0 ] && chown groundwork-pg "$pg_dir/password"
+  "${as_pg[@]}" "$pg_bin/initdb" -D "$pg_dir/data" -U postgres --auth-local=trust --auth-host=scram-sha-256 \
+    --pwfile="$pg_dir/password" > "$env_dir/pg-init.log" 2>&1
+  "${as_pg[@]}" "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" -w \
+    -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1" start > /dev/null
+  trap 'kill $moto_pid 2>/dev/null || true; wait $moto_pid 2>/dev/null || true; "${as_pg[@]}" "$pg_bin/pg_ctl" -D "$pg_dir/data" -m fast stop >/dev/null 2>&1 || true' EXIT
+  export GROUNDWORK_TEST_PG_URL="postgres://postgres@127.0.0.1:$pg_port/postgres"
+  export GROUNDWORK_TEST_PG_PASSWORD="groundwork-test"
+fi
 
 cargo test --workspace "$@"
 # The embedder's candle-only path (no OpenBLAS at run time) must match the reference too.

@@ -4,7 +4,7 @@
 
 use crate::output::{print_json, when};
 use clap::{Args, Subcommand};
-use groundwork_service::{Grantee, Groundwork, Level, PrincipalKind, parse_time_or_duration};
+use groundwork_service::{Grantee, Groundwork, Level, NewGrant, PrincipalKind, parse_time_or_duration};
 
 // ---- grammar ------------------------------------------------------------------------------
 
@@ -78,6 +78,13 @@ pub enum GrantCommand {
         /// Expiry: an RFC 3339 time (2027-01-31T00:00:00Z) or a duration (8h, 30d).
         #[arg(long)]
         until: Option<String>,
+        /// Tables only: the rows readable through this grant, as a SQL condition over the
+        /// table's columns, e.g. "region = 'eu'".
+        #[arg(long)]
+        row_filter: Option<String>,
+        /// Tables only: mask a column through this grant, as COLUMN=hide|null|hash (repeat).
+        #[arg(long = "mask", value_name = "COLUMN=MASK")]
+        masks: Vec<String>,
     },
     /// List grants, with their state now.
     List,
@@ -229,6 +236,8 @@ pub fn grant_command(groundwork: &Groundwork, command: GrantCommand, json: bool)
             read,
             readwrite,
             until,
+            row_filter,
+            masks,
         } => {
             let grantee = match (grantee.user, grantee.group) {
                 (Some(user), _) => Grantee::User(user),
@@ -245,7 +254,23 @@ pub fn grant_command(groundwork: &Groundwork, command: GrantCommand, json: bool)
                 .as_deref()
                 .map(|u| parse_time_or_duration(u, now))
                 .transpose()?;
-            let grant = groundwork.add_grant(grantee, &location, level, until)?;
+            let mut masked = std::collections::BTreeMap::new();
+            for mask in masks {
+                let Some((column, kind)) = mask.split_once('=') else {
+                    anyhow::bail!(groundwork_service::ServiceError::invalid(format!(
+                        "--mask {mask}: write COLUMN=hide, COLUMN=null or COLUMN=hash"
+                    )));
+                };
+                masked.insert(column.trim().to_owned(), kind.trim().to_ascii_lowercase());
+            }
+            let grant = groundwork.add_grant(&NewGrant {
+                grantee,
+                location,
+                level,
+                expires_at: until,
+                row_filter,
+                masks: masked,
+            })?;
             if json {
                 print_json(&grant)?;
             } else {

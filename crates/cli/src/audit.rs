@@ -51,6 +51,8 @@ pub enum LineageCommand {
     Answer { seq: i64 },
     /// Every audited search or answer that used a document (by URI).
     Document { uri: String },
+    /// An audited SQL query back to the tables it read, with their versions then and now.
+    Query { seq: i64 },
 }
 
 #[derive(Debug, Args)]
@@ -213,6 +215,23 @@ pub fn lineage_command(groundwork: &Groundwork, command: LineageCommand, json: b
                 print_json(&rows)?;
             } else {
                 rows.iter().for_each(print_record);
+            }
+        }
+        LineageCommand::Query { seq } => {
+            let lineage = groundwork.query_lineage(seq)?;
+            if json {
+                print_json(&lineage)?;
+            } else {
+                print_record(&lineage.record);
+                for table in &lineage.tables {
+                    let now = table.current_version.as_deref().unwrap_or("(gone)");
+                    println!(
+                        "  {} at version {} (now {now}) {}",
+                        table.used["name"].as_str().unwrap_or("-"),
+                        table.used["version"].as_str().unwrap_or("-"),
+                        table.used["location"].as_str().unwrap_or("")
+                    );
+                }
             }
         }
     }

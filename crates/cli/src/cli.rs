@@ -8,7 +8,8 @@ use crate::guard::GuardCommand;
 use crate::kb::{IndexCommand, KbCommand, SourceCommand, SyncArgs};
 use crate::search::{AskArgs, SearchArgs};
 use crate::setup::{ModelsCommand, ServeArgs};
-use crate::{admin, audit, eval, guard, kb, sample, search, setup};
+use crate::tables::{QualityCommand, SqlArgs, TableCommand, TablesArgs};
+use crate::{admin, audit, eval, guard, kb, sample, search, setup, tables};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use groundwork_service::Groundwork;
@@ -100,6 +101,20 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// List the tables of a tables knowledge base that you may read.
+    Tables(TablesArgs),
+    /// Describe one table: columns, profile, sample rows, versions.
+    Table {
+        #[command(subcommand)]
+        command: TableCommand,
+    },
+    /// Run one read-only SQL statement over a tables knowledge base, as you.
+    Sql(SqlArgs),
+    /// Data-quality rules of tables: set, run, show.
+    Quality {
+        #[command(subcommand)]
+        command: QualityCommand,
+    },
     /// Apply a guardrail policy to a text without calling a model (like Bedrock's
     /// ApplyGuardrail), or list the policies in config.toml.
     Guard {
@@ -150,6 +165,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Search(args) => search::search(&open()?, args, json),
         Command::Ask(args) => search::ask(&open()?, args, json),
         Command::Guard { command } => guard::guard_command(&open()?, command, json),
+        Command::Tables(args) => tables::tables(&open()?, args, json),
+        Command::Table { command } => tables::table_command(&open()?, command, json),
+        Command::Sql(args) => tables::sql(&open()?, args, json),
+        Command::Quality { command } => tables::quality_command(&open()?, command, json),
         Command::Eval { command } => eval::eval_command(&home, open, command, json),
         Command::Bench(args) => eval::bench(&open()?, args, json),
         Command::User { command } => admin::user_command(&open()?, command, json),

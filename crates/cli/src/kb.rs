@@ -4,7 +4,7 @@
 
 use crate::output::{SyncProgress, print_json};
 use clap::{Args, Subcommand, ValueEnum};
-use groundwork_core::{ChunkingConfig, KnowledgeBaseConfig, SourceConfig};
+use groundwork_core::{ChunkingConfig, KbKind, KnowledgeBaseConfig, SourceConfig};
 use groundwork_service::{Groundwork, IndexStatus, SyncReport};
 use std::time::Duration;
 
@@ -17,11 +17,20 @@ pub enum ChunkingArg {
     None,
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum KindArg {
+    Documents,
+    Tables,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum KbCommand {
     /// Create a knowledge base.
     Create {
         name: String,
+        /// What it holds: documents (searched and answered from) or tables (queried with SQL).
+        #[arg(long, value_enum, default_value = "documents")]
+        kind: KindArg,
         #[arg(long, value_enum, default_value = "default")]
         chunking: ChunkingArg,
         /// Tokens per chunk (default and fixed-size chunking).
@@ -74,6 +83,10 @@ pub enum SourceCommand {
         /// are reported and never read otherwise; links out of the folder never are).
         #[arg(long)]
         follow_links: bool,
+        /// Tables knowledge bases: the table a folder or file forms, or the namespace of a
+        /// database's tables, instead of the name derived from the location.
+        #[arg(long)]
+        name: Option<String>,
     },
     /// List the sources of a knowledge base.
     List { kb: String },
@@ -106,6 +119,7 @@ pub fn kb_command(groundwork: &Groundwork, command: KbCommand, json: bool) -> an
     match command {
         KbCommand::Create {
             name,
+            kind,
             chunking,
             max_tokens,
             overlap,
@@ -152,6 +166,10 @@ pub fn kb_command(groundwork: &Groundwork, command: KbCommand, json: bool) -> an
             let kb = groundwork.create_kb(
                 &name,
                 KnowledgeBaseConfig {
+                    kind: match kind {
+                        KindArg::Documents => KbKind::Documents,
+                        KindArg::Tables => KbKind::Tables,
+                    },
                     chunking,
                     embedder,
                     llm: None,
@@ -243,11 +261,13 @@ pub fn source_command(groundwork: &Groundwork, command: SourceCommand, json: boo
             endpoint,
             region,
             follow_links,
+            name,
         } => {
             let config = SourceConfig {
                 endpoint,
                 region,
                 follow_links,
+                name,
             };
             let source = groundwork.add_source(&kb, &location, config)?;
             if json {

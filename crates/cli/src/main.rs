@@ -4,7 +4,7 @@
 //! command is a thin call into `groundwork_service::Groundwork`.
 //!
 //! Layout: `cli` is the grammar's root and the dispatcher; one file per area (`kb`, `search`,
-//! `guard`, `admin`, `audit`, `eval`, `setup`) holds that area's grammar, its dispatch and its
+//! `guard`, `admin`, `audit`, `eval`, `setup`, `tables`) holds that area's grammar, its dispatch and its
 //! printing, apart; `output` has what every area prints with; `sample` is the quickstart.
 
 mod admin;
@@ -17,6 +17,7 @@ mod output;
 mod sample;
 mod search;
 mod setup;
+mod tables;
 
 use clap::Parser;
 use std::process::ExitCode;

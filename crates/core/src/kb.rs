@@ -48,8 +48,27 @@ pub enum EmbedderConfig {
     },
 }
 
+/// What a knowledge base holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KbKind {
+    /// Documents, chunked, embedded and searched.
+    #[default]
+    Documents,
+    /// Tables (files, lakes, SQLite, PostgreSQL), catalogued and queried with SQL.
+    Tables,
+}
+
+impl KbKind {
+    pub fn is_documents(&self) -> bool {
+        *self == KbKind::Documents
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct KnowledgeBaseConfig {
+    #[serde(default, skip_serializing_if = "KbKind::is_documents")]
+    pub kind: KbKind,
     #[serde(default)]
     pub chunking: ChunkingConfig,
     #[serde(default)]
@@ -87,6 +106,10 @@ pub struct SourceConfig {
     /// outside the folder is never followed either way.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub follow_links: bool,
+    /// Tables sources only: the name of the table a folder or file forms, or the namespace of a
+    /// database's tables (`NAME.table`), instead of the one derived from the location.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

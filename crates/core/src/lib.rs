@@ -18,7 +18,9 @@ pub use answer::{Answer, AnswerMode, AnswerSentence, Citation, Reference, TokenU
 pub use error::ErrorCode;
 pub use filter::{Filter, FilterError};
 pub use hit::Hit;
-pub use kb::{ChunkingConfig, EmbedderConfig, KnowledgeBase, KnowledgeBaseConfig, Source, SourceConfig};
+pub use kb::{
+    ChunkingConfig, EmbedderConfig, KbKind, KnowledgeBase, KnowledgeBaseConfig, Source, SourceConfig,
+};
 pub use llm::{LlmConfig, LlmLimits};
 
 /// Row id of a knowledge base in the store.

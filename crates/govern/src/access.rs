@@ -19,6 +19,7 @@
 use groundwork_core::UnixMillis;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 
 use crate::location::covers;
 
@@ -66,6 +67,48 @@ pub struct Grant {
     pub level: Level,
     pub expires_at: Option<UnixMillis>,
     pub revoked_at: Option<UnixMillis>,
+    /// For tables: a boolean SQL expression over a table's columns; only rows it admits are
+    /// readable through this grant. Documents ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub row_filter: Option<String>,
+    /// For tables: column name → mask (`hide`, `null`, `hash`) through this grant.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub masks: BTreeMap<String, String>,
+}
+
+/// A grant to create.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewGrant {
+    pub grantee: Grantee,
+    /// Normalised location prefix.
+    pub location: String,
+    pub level: Level,
+    pub expires_at: Option<UnixMillis>,
+    #[serde(default)]
+    pub row_filter: Option<String>,
+    #[serde(default)]
+    pub masks: BTreeMap<String, String>,
+}
+
+impl NewGrant {
+    /// A plain read grant: no expiry, no row filter, no masks.
+    pub fn read(grantee: Grantee, location: impl Into<String>) -> NewGrant {
+        NewGrant {
+            grantee,
+            location: location.into(),
+            level: Level::Read,
+            expires_at: None,
+            row_filter: None,
+            masks: BTreeMap::new(),
+        }
+    }
+}
+
+/// What one grant lets its principal see of a table it covers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct TableView {
+    pub row_filter: Option<String>,
+    pub masks: BTreeMap<String, String>,
 }
 
 impl Grant {
@@ -99,6 +142,8 @@ impl Subject {
 pub struct AccessPolicy {
     subject: Subject,
     locations: Vec<String>,
+    /// `(location, view)` of every applying grant, for tables.
+    views: Vec<(String, TableView)>,
 }
 
 impl AccessPolicy {
@@ -111,7 +156,42 @@ impl AccessPolicy {
             .collect();
         locations.sort();
         locations.dedup();
-        AccessPolicy { subject, locations }
+        let mut views: Vec<(String, TableView)> = grants
+            .iter()
+            .filter(|g| g.active(now) && subject.is_named_by(&g.grantee))
+            .map(|g| {
+                (
+                    g.location.clone(),
+                    TableView {
+                        row_filter: g.row_filter.clone(),
+                        masks: g.masks.clone(),
+                    },
+                )
+            })
+            .collect();
+        views.sort();
+        views.dedup();
+        AccessPolicy {
+            subject,
+            locations,
+            views,
+        }
+    }
+
+    /// What the subject may see of the table at `location`: the views of every applying grant
+    /// that covers it (`None`: the table is not readable at all). The administrator sees
+    /// everything, unfiltered and unmasked.
+    pub fn table_views(&self, location: &str) -> Option<Vec<TableView>> {
+        if self.subject.admin {
+            return Some(vec![TableView::default()]);
+        }
+        let views: Vec<TableView> = self
+            .views
+            .iter()
+            .filter(|(prefix, _)| covers(prefix, location))
+            .map(|(_, view)| view.clone())
+            .collect();
+        (!views.is_empty()).then_some(views)
     }
 
     pub fn subject(&self) -> &Subject {
@@ -173,6 +253,8 @@ mod tests {
             level: Level::Read,
             expires_at,
             revoked_at: None,
+            row_filter: None,
+            masks: BTreeMap::new(),
         }
     }
 

@@ -39,6 +39,12 @@ pub fn normalise(input: &str, cwd: &Path) -> Result<String, LocationError> {
         }
         return Ok(out);
     }
+    if let Some(rest) = input
+        .strip_prefix("postgres://")
+        .or_else(|| input.strip_prefix("postgresql://"))
+    {
+        return postgres(rest).ok_or_else(invalid);
+    }
     if input.contains("://") && !input.starts_with("file://") {
         return Err(invalid());
     }
@@ -49,6 +55,32 @@ pub fn normalise(input: &str, cwd: &Path) -> Result<String, LocationError> {
         cwd.join(path)
     };
     Ok(file_uri(&lexical(&absolute)))
+}
+
+/// `postgres://host:port/db[/schema[/table]]`: a user part is dropped (grants cover data, not
+/// logins), the port defaults to 5432, identifiers keep their case, and nothing may be empty
+/// or `.`/`..`.
+fn postgres(rest: &str) -> Option<String> {
+    let rest = rest.split(['?', '#']).next().unwrap_or(rest);
+    let mut segments = rest.split('/').filter(|s| !s.is_empty());
+    let authority = segments.next()?;
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let (host, port) = match host_port.rsplit_once(':') {
+        Some((host, port)) if port.parse::<u16>().is_ok() => (host, port),
+        _ => (host_port, "5432"),
+    };
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return None;
+    }
+    let mut out = format!("postgres://{}:{port}", host.to_ascii_lowercase());
+    for (count, segment) in segments.enumerate() {
+        if count >= 3 || segment == "." || segment == ".." {
+            return None;
+        }
+        out.push('/');
+        out.push_str(segment);
+    }
+    Some(out)
 }
 
 /// `file://` + the absolute path, without a trailing slash (except for the root itself).
@@ -111,7 +143,23 @@ mod tests {
         assert_eq!(normalise("s3://bucket//a//b", cwd).unwrap(), "s3://bucket/a/b");
         assert_eq!(normalise("s3://bucket", cwd).unwrap(), "s3://bucket");
         assert_eq!(normalise("/", cwd).unwrap(), "file:///");
-        for bad in ["", "s3://", "http://x/y", "s3://b/../c", "a\0b"] {
+        assert_eq!(
+            normalise("postgres://reader@DB.internal/shop/public/orders", cwd).unwrap(),
+            "postgres://db.internal:5432/shop/public/orders"
+        );
+        assert_eq!(
+            normalise("postgres://db:6543/shop", cwd).unwrap(),
+            "postgres://db:6543/shop"
+        );
+        for bad in [
+            "",
+            "s3://",
+            "http://x/y",
+            "s3://b/../c",
+            "a\0b",
+            "postgres://",
+            "postgres://h/d/s/t/x",
+        ] {
             assert!(normalise(bad, cwd).is_err(), "{bad:?}");
         }
     }

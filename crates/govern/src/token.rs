@@ -48,6 +48,16 @@ pub struct PresentedToken<'a> {
     secret: &'a str,
 }
 
+/// 32 bytes from the system's random number generator, for keys the home keeps (the key of the
+/// hash mask on table columns).
+pub fn random_key() -> Result<[u8; 32], TokenError> {
+    let mut key = [0u8; 32];
+    SystemRandom::new()
+        .fill(&mut key)
+        .map_err(|_| TokenError::Random)?;
+    Ok(key)
+}
+
 pub fn generate() -> Result<IssuedToken, TokenError> {
     let rng = SystemRandom::new();
     let mut id = [0u8; ID_BYTES];

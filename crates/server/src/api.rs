@@ -410,6 +410,12 @@ pub struct CreateGrant {
     pub level: Option<String>,
     /// RFC 3339 time or a duration such as `8h`.
     pub until: Option<String>,
+    /// Tables only: a SQL condition over a table's columns; only rows it admits are readable.
+    #[serde(default)]
+    pub row_filter: Option<String>,
+    /// Tables only: column → `hide`, `null` or `hash`.
+    #[serde(default)]
+    pub masks: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema, utoipa::IntoParams)]
@@ -463,4 +469,22 @@ pub struct ApplyGuardrailResponse {
     /// The full assessment; findings carry offsets, never the matched values.
     #[schema(value_type = Object)]
     pub assessments: Vec<Assessment>,
+}
+
+/// `POST /v1/knowledge-bases/{name}/query`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QueryRequestBody {
+    /// One read-only statement: SELECT/WITH, SHOW TABLES, DESCRIBE, EXPLAIN.
+    pub sql: String,
+    /// Plan only: the `done` line carries the plan and no row is read.
+    #[serde(default)]
+    pub explain: Option<bool>,
+}
+
+/// `PUT …/tables/{table}/quality`: the ruleset (DQDL-like), or null to remove it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QualityRulesBody {
+    pub rules: Option<String>,
 }

@@ -4,7 +4,7 @@
 use crate::api::*;
 use crate::error::ErrorBody;
 use crate::jobs::{JobState, JobStatus};
-use crate::routes::{admin, audit, guardrails, kb, probes, retrieval};
+use crate::routes::{admin, audit, guardrails, kb, probes, retrieval, tables};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -19,6 +19,8 @@ use utoipa::{Modify, OpenApi};
         kb::list_sources, kb::add_source, kb::remove_source,
         kb::start_sync, kb::job,
         retrieval::retrieve, retrieval::retrieve_and_generate, retrieval::retrieve_and_generate_stream,
+        tables::list_tables, tables::describe_table, tables::query,
+        tables::quality_status, tables::set_quality_rules, tables::run_quality,
         guardrails::list_guardrails, guardrails::apply_guardrail,
         audit::audit_query, audit::audit_verify,
         admin::list_users, admin::add_user, admin::remove_user,
@@ -30,7 +32,7 @@ use utoipa::{Modify, OpenApi};
     components(schemas(
         ErrorBody, RetrieveRequest, RetrieveResponse, RetrieveAndGenerateRequest,
         RetrieveAndGenerateResponse, JobStatus, JobState, JobAccepted,
-        ApplyGuardrailRequest, ApplyGuardrailResponse,
+        ApplyGuardrailRequest, ApplyGuardrailResponse, QueryRequestBody, QualityRulesBody,
     )),
     modifiers(&BearerAuth),
 )]

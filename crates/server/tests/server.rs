@@ -3,7 +3,7 @@
 
 use groundwork_core::{KnowledgeBaseConfig, SourceConfig};
 use groundwork_server::AppState;
-use groundwork_service::{Grantee, Groundwork, Level, PrincipalKind, ServerConfig};
+use groundwork_service::{Grantee, Groundwork, NewGrant, PrincipalKind, ServerConfig};
 use reqwest::StatusCode;
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
@@ -449,12 +449,10 @@ fn syncs_run_as_jobs_and_new_documents_are_searchable_at_once() {
         .unwrap();
     served
         .groundwork
-        .add_grant(
+        .add_grant(&NewGrant::read(
             Grantee::User("bob".into()),
             served.docs.to_str().unwrap(),
-            Level::Read,
-            None,
-        )
+        ))
         .unwrap();
     let bob = served.groundwork.create_token("bob", None, None).unwrap().token;
     let (status, body) = served.post("/v1/knowledge-bases/handbook/sync", Some(&bob), json!({}));
@@ -599,12 +597,10 @@ fn generated_answers_cite_only_readable_sources_and_stream() {
     let hr = served.docs.join("hr");
     served
         .groundwork
-        .add_grant(
+        .add_grant(&NewGrant::read(
             Grantee::User("alice".into()),
             hr.to_str().unwrap(),
-            Level::Read,
-            None,
-        )
+        ))
         .unwrap();
     let alice = served.groundwork.create_token("alice", None, None).unwrap().token;
     let question =
@@ -977,4 +973,109 @@ fn requests_are_refused_while_memory_is_over_the_limit() {
         .parse()
         .unwrap();
     assert!(rss > 1024.0 * 1024.0, "{rss}");
+}
+
+/// Tables over HTTP: listing and describing as the caller, rows streamed as JSON Lines with a
+/// final `done` line, errors before the first row as ordinary error responses, and the catalog
+/// trimmed to the caller's grants.
+#[test]
+fn tables_are_listed_described_and_queried_over_http() {
+    let Some(model) = model_dir() else {
+        return;
+    };
+    let served = Served::start(&model, ServerConfig::default());
+    let lake = served.docs.parent().unwrap().join("lake");
+    write(
+        &lake.join("orders/part-0.csv"),
+        "id,region,amount\n1,eu,10\n2,us,20\n3,eu,30\n",
+    );
+    write(&lake.join("secrets.csv"), "k,v\n1,hidden\n");
+    let config = KnowledgeBaseConfig {
+        kind: groundwork_core::KbKind::Tables,
+        ..KnowledgeBaseConfig::default()
+    };
+    served.groundwork.create_kb("sales", config).unwrap();
+    served
+        .groundwork
+        .add_source("sales", lake.to_str().unwrap(), SourceConfig::default())
+        .unwrap();
+    served.groundwork.sync("sales", &mut ()).unwrap();
+    served
+        .groundwork
+        .add_principal(PrincipalKind::User, "carol")
+        .unwrap();
+    served
+        .groundwork
+        .add_grant(&NewGrant {
+            row_filter: Some("region = 'eu'".into()),
+            ..NewGrant::read(
+                Grantee::User("carol".into()),
+                lake.join("orders").to_str().unwrap(),
+            )
+        })
+        .unwrap();
+    let carol = served.groundwork.create_token("carol", None, None).unwrap().token;
+
+    let (status, tables) = served.get("/v1/knowledge-bases/sales/tables", Some(&served.admin_token));
+    assert_eq!(status, StatusCode::OK, "{tables}");
+    assert_eq!(tables.as_array().unwrap().len(), 2);
+    let (_, tables) = served.get("/v1/knowledge-bases/sales/tables", Some(&carol));
+    assert_eq!(tables.as_array().unwrap().len(), 1, "{tables}");
+    let (status, described) = served.get("/v1/knowledge-bases/sales/tables/orders", Some(&carol));
+    assert_eq!(status, StatusCode::OK, "{described}");
+    assert!(described["row_filter"].as_str().unwrap().contains("eu"));
+    let (status, error) = served.get("/v1/knowledge-bases/sales/tables/secrets", Some(&carol));
+    assert_eq!(
+        (status, error["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+
+    // Rows stream as JSON Lines, then a `done` line.
+    let response = served
+        .client
+        .post(format!("{}/v1/knowledge-bases/sales/query", served.base))
+        .bearer_auth(&carol)
+        .json(&json!({ "sql": "SELECT id, amount FROM orders ORDER BY id" }))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "application/x-ndjson");
+    let lines: Vec<Value> = response
+        .text()
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0], json!({"id": 1, "amount": 10}));
+    assert_eq!(lines[1], json!({"id": 3, "amount": 30}));
+    let done = &lines[2]["done"];
+    assert_eq!(done["rows"], 2, "{done}");
+    assert_eq!(done["tables"][0]["name"], "orders");
+    // Errors before any row are ordinary error responses.
+    let (status, error) = served.post(
+        "/v1/knowledge-bases/sales/query",
+        Some(&carol),
+        json!({ "sql": "SELECT * FROM secrets" }),
+    );
+    assert_eq!(
+        (status, error["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+    let (status, error) = served.post(
+        "/v1/knowledge-bases/sales/query",
+        Some(&carol),
+        json!({ "sql": "DELETE FROM orders" }),
+    );
+    assert_eq!(
+        (status, error["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request"))
+    );
+    let (status, _) = served.post(
+        "/v1/knowledge-bases/sales/query",
+        None,
+        json!({ "sql": "SELECT 1" }),
+    );
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (_, openapi) = served.get("/openapi.json", None);
+    assert!(openapi["paths"]["/v1/knowledge-bases/{name}/query"].is_object());
 }

@@ -5,7 +5,7 @@
 //! transaction as its audit record.
 
 use groundwork_core::{ErrorCode, UnixMillis};
-use groundwork_govern::access::{Grant, Grantee, Level};
+use groundwork_govern::access::{Grant, NewGrant};
 use groundwork_govern::{location, token};
 use groundwork_store::{Principal, PrincipalKind, TokenRecord};
 use serde::Serialize;
@@ -130,20 +130,33 @@ impl Groundwork {
 
     // --- grants ---------------------------------------------------------------------------
 
-    /// Normalises `location` to the URI form documents carry (existing folders are
-    /// canonicalised, as source folders are) and grants it.
-    pub fn add_grant(
-        &self,
-        grantee: Grantee,
-        location: &str,
-        level: Level,
-        expires_at: Option<UnixMillis>,
-    ) -> Result<Grant, ServiceError> {
-        let location = normalise_location(location)?;
-        let request =
-            json!({ "grantee": grantee, "location": location, "level": level, "expires_at": expires_at });
-        self.governed("grant.add", &location, request, |tx| {
-            groundwork_store::Store::tx_add_grant(tx, &grantee, &location, level, expires_at)
+    /// Normalises the grant's location to the URI form documents and tables carry (existing
+    /// folders are canonicalised, as source folders are), checks its row filter and masks, and
+    /// grants it.
+    pub fn add_grant(&self, grant: &NewGrant) -> Result<Grant, ServiceError> {
+        let mut grant = grant.clone();
+        grant.location = normalise_location(&grant.location)?;
+        if let Some(filter) = &grant.row_filter {
+            groundwork_sql::policy::check_row_filter(filter)
+                .map_err(|e| ServiceError::invalid(e.to_string()))?;
+        }
+        for (column, mask) in &grant.masks {
+            if column.is_empty() || column.len() > 256 {
+                return Err(ServiceError::invalid(format!("`{column}` is not a column name")));
+            }
+            mask.parse::<groundwork_sql::Mask>()
+                .map_err(ServiceError::invalid)?;
+        }
+        let request = json!({
+            "grantee": grant.grantee,
+            "location": grant.location,
+            "level": grant.level,
+            "expires_at": grant.expires_at,
+            "row_filter": grant.row_filter,
+            "masks": grant.masks,
+        });
+        self.governed("grant.add", &grant.location.clone(), request, |tx| {
+            groundwork_store::Store::tx_add_grant(tx, &grant)
         })
     }
 

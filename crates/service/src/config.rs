@@ -24,6 +24,58 @@ pub struct Config {
     pub llms: std::collections::BTreeMap<String, groundwork_core::LlmConfig>,
     /// Named guardrail policies and the one applied by default; see [`GuardrailsConfig`].
     pub guardrails: GuardrailsConfig,
+    /// What one SQL query may cost, and where PostgreSQL passwords come from.
+    pub sql: SqlConfig,
+}
+
+/// `[sql]`: bounds on every query (the CLI's, the API's, generated ones), and PostgreSQL.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SqlConfig {
+    /// Longest SQL text accepted, in bytes.
+    pub max_sql_bytes: usize,
+    /// A query still running after this many seconds is stopped (`timeout`).
+    pub timeout_secs: u64,
+    /// Memory one query may use for joins, sorts and aggregates (`resources_exhausted` past it).
+    pub max_memory_mb: usize,
+    /// Rows a result holds at most; more are cut and the result says it was truncated.
+    pub max_rows: usize,
+    /// Bytes a result holds at most (as Arrow arrays), likewise.
+    pub max_result_mb: usize,
+    /// Run a table's data-quality rules after every sync that changed it.
+    pub quality_after_sync: bool,
+    /// PostgreSQL sources: `[sql.postgres.password_env]` maps a connection
+    /// (`"postgres://user@host:5432/db"`) to the environment variable holding its password.
+    pub postgres: groundwork_sql::postgres::Connections,
+}
+
+impl Default for SqlConfig {
+    fn default() -> Self {
+        SqlConfig {
+            max_sql_bytes: 64 * 1024,
+            timeout_secs: 30,
+            max_memory_mb: 512,
+            max_rows: 10_000,
+            max_result_mb: 64,
+            quality_after_sync: true,
+            postgres: Default::default(),
+        }
+    }
+}
+
+impl SqlConfig {
+    pub fn limits(&self) -> groundwork_sql::Limits {
+        groundwork_sql::Limits {
+            text: groundwork_sql::safety::TextLimits {
+                max_bytes: self.max_sql_bytes,
+                ..Default::default()
+            },
+            timeout: std::time::Duration::from_secs(self.timeout_secs.max(1)),
+            memory_bytes: self.max_memory_mb.max(16) << 20,
+            max_rows: self.max_rows.max(1),
+            max_bytes: self.max_result_mb.max(1) << 20,
+        }
+    }
 }
 
 /// Guardrail policies, by name (`[guardrails.policies.NAME]`, each shaped like

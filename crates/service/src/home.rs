@@ -46,6 +46,8 @@ pub(crate) struct Shared {
     /// Knowledge bases loaded for search, by id (a deleted and recreated knowledge base gets
     /// a new id, so it can never be served from a stale entry).
     loaded: Mutex<HashMap<KbId, Arc<LoadedKb>>>,
+    /// The table engine, started on first use (see `tables`).
+    pub(crate) sql: OnceLock<Arc<groundwork_sql::Embedded>>,
     /// Guardrail policies compiled so far, by name (see `guardrails`).
     pub(crate) guards: Mutex<HashMap<String, Arc<crate::policy_guard::PolicyGuard>>>,
 }
@@ -86,6 +88,7 @@ impl Groundwork {
                 store,
                 embedder: OnceLock::new(),
                 loaded: Mutex::new(HashMap::new()),
+                sql: OnceLock::new(),
                 guards: Mutex::new(HashMap::new()),
             }),
             actor: crate::actor::Actor::local_admin(),

@@ -6,7 +6,7 @@
 
 use crate::error::ServiceError;
 use crate::home::Groundwork;
-use groundwork_core::{KnowledgeBase, KnowledgeBaseConfig, Source, SourceConfig};
+use groundwork_core::{KbKind, KnowledgeBase, KnowledgeBaseConfig, Source, SourceConfig};
 use groundwork_ingest::parse::ParseLimits;
 use groundwork_ingest::sync::{SyncEngine, SyncObserver, SyncOptions, SyncReport};
 use groundwork_objects::{Connection, Location};
@@ -136,6 +136,16 @@ impl Groundwork {
             serde_json::json!({ "location": location }),
             || {
                 let kb = self.shared.store.kb(kb_name)?;
+                if kb.config.kind == KbKind::Tables {
+                    // Folders, buckets, SQLite files and PostgreSQL databases; never a password.
+                    let parsed = groundwork_sql::discover::TableLocation::parse(location)?;
+                    return Ok(self.shared.store.add_source(kb.id, &parsed.uri(), &config)?);
+                }
+                if config.name.is_some() {
+                    return Err(ServiceError::invalid(
+                        "--name applies to tables knowledge bases only",
+                    ));
+                }
                 let parsed = Location::parse(location)?;
                 if config.follow_links && !matches!(parsed, Location::Folder(_)) {
                     return Err(ServiceError::invalid(
@@ -183,6 +193,9 @@ impl Groundwork {
         self.administer("sync", kb_name, serde_json::Value::Null, || {
             let kb = self.shared.store.kb(kb_name)?;
             let _lock = self.lock_kb(&kb)?;
+            if kb.config.kind == KbKind::Tables {
+                return self.sync_tables(&kb, observer);
+            }
             let embedder = self.embedder_for(&kb)?;
             let sources = self.shared.store.sources(kb.id)?;
             let mut readers = Vec::with_capacity(sources.len());

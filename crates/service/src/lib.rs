@@ -19,8 +19,11 @@ mod kb;
 mod lineage;
 mod loaded;
 mod policy_guard;
+mod quality;
 mod record;
 mod search;
+mod table_sync;
+mod tables;
 
 pub use actor::{Actor, LOCAL_ADMIN};
 pub use admin::{CreatedToken, normalise_location, parse_time_or_duration};
@@ -30,14 +33,21 @@ pub use bench::{BenchOptions, BenchReport};
 pub use config::{Config, GuardrailsConfig, ServerConfig};
 pub use error::ServiceError;
 pub use eval::{EvalOptions, EvalReport, EvalRow, RetrievalMetrics};
-pub use groundwork_govern::access::{Grant, Grantee, Level};
+pub use groundwork_govern::access::{Grant, Grantee, Level, NewGrant};
 pub use groundwork_govern::audit::{Anchor, AuditRow};
 pub use groundwork_index::SearchType;
 pub use groundwork_ingest::sync::{SyncEvent, SyncObserver, SyncReport};
+pub use groundwork_sql::output::Format as ResultFormat;
+pub use groundwork_sql::quality::QualityReport;
+pub use groundwork_sql::{QueryOutcome, RecordBatch, SqlError};
 pub use groundwork_store::{AuditQuery, ChunkLineage, Principal, PrincipalKind, TokenRecord};
 pub use guardrails::{CheckRequest, CheckResponse, CheckSource, MAX_CHECK_BYTES};
 pub use home::{Groundwork, InitReport};
 pub use kb::{DocumentFailure, IndexStatus, KbStatus};
 pub use lineage::{AnswerLineage, UsedChunk};
 pub use policy_guard::PolicyGuard;
+pub use quality::QualityStatus;
 pub use search::{SearchRequest, SearchResponse, Searcher};
+pub use tables::{
+    ColumnView, LineageTable, QueryLineage, SqlRequest, TableDescription, TableSummary, write_result,
+};

@@ -8,7 +8,7 @@
 
 use groundwork_core::{KnowledgeBaseConfig, SourceConfig, now_millis};
 use groundwork_index::{ScoredChunk, SearchType, rrf};
-use groundwork_service::{Grantee, Groundwork, Level, PrincipalKind, SearchRequest};
+use groundwork_service::{Grantee, Groundwork, NewGrant, PrincipalKind, SearchRequest};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -185,12 +185,10 @@ fn permission_aware_retrieval_matches_brute_force() {
             None => docs.clone(),
         };
         admin
-            .add_grant(
-                grantee.clone(),
-                location.to_str().unwrap(),
-                Level::Read,
+            .add_grant(&NewGrant {
                 expires_at,
-            )
+                ..NewGrant::read(grantee.clone(), location.to_str().unwrap())
+            })
             .unwrap();
         grants.push(OracleGrant {
             grantee,

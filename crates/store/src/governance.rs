@@ -5,7 +5,7 @@
 //! neither is. A failed change is still audited, with its error, in a transaction of its own.
 
 use groundwork_core::UnixMillis;
-use groundwork_govern::access::{Grant, Grantee, Level};
+use groundwork_govern::access::{Grant, Grantee, Level, NewGrant};
 use groundwork_govern::audit::{AuditEntry, AuditRow};
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
@@ -414,36 +414,36 @@ impl Store {
 
     // --- grants ---------------------------------------------------------------------------
 
-    pub fn tx_add_grant(
-        tx: &Transaction<'_>,
-        grantee: &Grantee,
-        location: &str,
-        level: Level,
-        expires_at: Option<UnixMillis>,
-    ) -> Result<Grant> {
-        let (kind, name) = match grantee {
+    pub fn tx_add_grant(tx: &Transaction<'_>, grant: &NewGrant) -> Result<Grant> {
+        let (kind, name) = match &grant.grantee {
             Grantee::User(name) => (PrincipalKind::User, name),
             Grantee::Group(name) => (PrincipalKind::Group, name),
         };
         let principal = principal_id(tx, kind, name)?;
+        let masks =
+            (!grant.masks.is_empty()).then(|| serde_json::to_string(&grant.masks).expect("maps serialise"));
         tx.execute(
-            "INSERT INTO grants (principal_id, location, level, expires_at, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO grants (principal_id, location, level, expires_at, created_at, row_filter, masks)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![
                 principal,
-                location,
-                level.as_str(),
-                expires_at,
-                groundwork_core::now_millis()
+                grant.location,
+                grant.level.as_str(),
+                grant.expires_at,
+                groundwork_core::now_millis(),
+                grant.row_filter,
+                masks,
             ],
         )?;
         Ok(Grant {
             id: tx.last_insert_rowid(),
-            grantee: grantee.clone(),
-            location: location.to_owned(),
-            level,
-            expires_at,
+            grantee: grant.grantee.clone(),
+            location: grant.location.clone(),
+            level: grant.level,
+            expires_at: grant.expires_at,
             revoked_at: None,
+            row_filter: grant.row_filter.clone(),
+            masks: grant.masks.clone(),
         })
     }
 
@@ -462,7 +462,7 @@ impl Store {
     pub fn grants(&self) -> Result<Vec<Grant>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT g.id, p.kind, p.name, g.location, g.level, g.expires_at, g.revoked_at
+            "SELECT g.id, p.kind, p.name, g.location, g.level, g.expires_at, g.revoked_at, g.row_filter, g.masks
              FROM grants g JOIN principals p ON p.id = g.principal_id ORDER BY g.id",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -480,6 +480,15 @@ impl Store {
                 level: Level::parse(&level).unwrap_or(Level::Read),
                 expires_at: r.get(5)?,
                 revoked_at: r.get(6)?,
+                row_filter: r.get(7)?,
+                // Unreadable masks hide every column they could name: a grant whose masks
+                // cannot be read must not show anything in the clear.
+                masks: match r.get::<_, Option<String>>(8)? {
+                    None => Default::default(),
+                    Some(text) => serde_json::from_str(&text).unwrap_or_else(|_| {
+                        std::collections::BTreeMap::from([("*".to_owned(), "hide".to_owned())])
+                    }),
+                },
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -18,6 +18,7 @@ mod governance;
 mod migrations;
 mod sql;
 mod store;
+mod tables;
 
 pub use error::StoreError;
 pub use governance::{AuditQuery, ChunkLineage, Principal, PrincipalKind, TokenRecord};
@@ -26,3 +27,4 @@ pub use store::{
     ChunkRecord, ChunkWrite, DocumentChange, DocumentState, DocumentView, DocumentWrite, FailureWrite, Store,
     SyncRunRecord, VersionTouch,
 };
+pub use tables::{QualityRun, StoredTable, TableChanges, TableVersion, TableWrite};

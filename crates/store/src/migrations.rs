@@ -156,4 +156,55 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         offset INTEGER NOT NULL
     );
     "#,
+    // 4: tables — discovered tables with their definitions, versions and profiles; the history
+    // of their schema changes; data-quality rules and runs; row filters and column masks on
+    // grants.
+    r#"
+    ALTER TABLE grants ADD COLUMN row_filter TEXT;
+    ALTER TABLE grants ADD COLUMN masks TEXT;
+    CREATE TABLE tables (
+        id INTEGER PRIMARY KEY,
+        kb_id INTEGER NOT NULL REFERENCES knowledge_bases(id) ON DELETE CASCADE,
+        source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        location TEXT NOT NULL,
+        -- Changes when the data may have changed; version_no counts schema changes.
+        version TEXT NOT NULL,
+        version_no INTEGER NOT NULL,
+        schema_hash TEXT NOT NULL,
+        def TEXT NOT NULL,
+        profile TEXT,
+        profiled_version TEXT,
+        profiled_at INTEGER,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        UNIQUE (kb_id, name)
+    );
+    CREATE INDEX tables_by_source ON tables(source_id);
+    CREATE TABLE table_versions (
+        id INTEGER PRIMARY KEY,
+        table_id INTEGER NOT NULL REFERENCES tables(id) ON DELETE CASCADE,
+        version_no INTEGER NOT NULL,
+        version TEXT NOT NULL,
+        schema_hash TEXT NOT NULL,
+        columns TEXT NOT NULL,
+        at INTEGER NOT NULL
+    );
+    CREATE TABLE quality_rules (
+        table_id INTEGER PRIMARY KEY REFERENCES tables(id) ON DELETE CASCADE,
+        ruleset TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE TABLE quality_runs (
+        id INTEGER PRIMARY KEY,
+        table_id INTEGER NOT NULL REFERENCES tables(id) ON DELETE CASCADE,
+        at INTEGER NOT NULL,
+        version TEXT NOT NULL,
+        status TEXT NOT NULL,
+        blocking_failed INTEGER NOT NULL,
+        metrics TEXT NOT NULL,
+        outcomes TEXT NOT NULL
+    );
+    CREATE INDEX quality_runs_by_table ON quality_runs(table_id, at);
+    "#,
 ];

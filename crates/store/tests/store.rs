@@ -39,7 +39,7 @@ fn document(source_id: i64, uri: &str, texts: &[&str]) -> DocumentWrite {
 fn documents_replace_atomically_and_log_changes() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("db")).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 3);
+    assert_eq!(store.schema_version().unwrap(), 4);
     let kb = store.create_kb("kb", &KnowledgeBaseConfig::default()).unwrap();
     assert!(matches!(
         store.create_kb("kb", &KnowledgeBaseConfig::default()),
@@ -183,7 +183,7 @@ fn audit_entry(action: &str) -> groundwork_govern::audit::AuditEntry {
 
 #[test]
 fn governance_changes_commit_with_their_audit_record() {
-    use groundwork_govern::access::{Grantee, Level};
+    use groundwork_govern::access::{Grantee, NewGrant};
     use groundwork_store::PrincipalKind;
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("db")).unwrap();
@@ -216,10 +216,10 @@ fn governance_changes_commit_with_their_audit_record() {
             |tx| {
                 Store::tx_add_grant(
                     tx,
-                    &Grantee::User("alice".into()),
-                    "s3://b/x",
-                    Level::Read,
-                    Some(5),
+                    &NewGrant {
+                        expires_at: Some(5),
+                        ..NewGrant::read(Grantee::User("alice".into()), "s3://b/x")
+                    },
                 )
             },
             |_| audit_entry("grant.add"),

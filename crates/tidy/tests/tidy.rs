@@ -22,13 +22,14 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("llm", &["core"]),
     ("index", &["core"]),
     ("objects", &["core"]),
+    ("sql", &["core", "objects"]),
     ("store", &["core", "govern"]),
     ("search", &["core", "govern", "store", "index"]),
     ("ingest", &["core", "store", "embed", "search", "objects"]),
     (
         "service",
         &[
-            "core", "store", "govern", "embed", "index", "ingest", "objects", "search", "llm", "guard",
+            "core", "store", "govern", "embed", "index", "ingest", "objects", "search", "sql", "llm", "guard",
         ],
     ),
     ("server", &["core", "guard", "service"]),

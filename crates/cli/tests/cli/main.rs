@@ -15,3 +15,4 @@ mod remote;
 mod s3;
 mod serve;
 mod sync_folder;
+mod tables;

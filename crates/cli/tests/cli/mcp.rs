@@ -91,6 +91,26 @@ fn mcp_tools_over_stdio_and_http_act_for_the_caller() {
         "--read",
         docs.join("hr").to_str().unwrap(),
     ]);
+    // A tables knowledge base: alice may read `orders`, eu rows only; `salaries` not at all.
+    let lake = env.folder("lake");
+    write(
+        &lake.join("orders/part-0.csv"),
+        "id,region,amount\n1,eu,10\n2,us,20\n3,eu,30\n",
+    );
+    write(&lake.join("salaries.csv"), "name,salary\nbob,100\n");
+    env.ok(&["kb", "create", "sales", "--kind", "tables"]);
+    env.ok(&["source", "add", "sales", lake.to_str().unwrap()]);
+    env.ok(&["sync", "sales"]);
+    env.ok(&[
+        "grant",
+        "add",
+        "--user",
+        "alice",
+        "--read",
+        lake.join("orders").to_str().unwrap(),
+        "--row-filter",
+        "region = 'eu'",
+    ]);
     let alice = env.json(&["token", "create", "--user", "alice"])["token"]
         .as_str()
         .unwrap()
@@ -101,13 +121,51 @@ fn mcp_tools_over_stdio_and_http_act_for_the_caller() {
         { "name": "ask", "arguments": { "knowledge_base": "handbook", "question": "How long is parental leave?" } },
         { "name": "search", "arguments": { "knowledge_base": "nope", "query": "x" } },
         { "name": "search", "arguments": { "knowledge_base": "handbook", "query": "x", "k": 0 } },
-        { "name": "search", "arguments": { "knowledge_base": "handbook" } }
+        { "name": "search", "arguments": { "knowledge_base": "handbook" } },
+        { "name": "list_tables", "arguments": { "knowledge_base": "sales" } },
+        { "name": "run_sql", "arguments": { "knowledge_base": "sales", "sql": "SELECT id, amount FROM orders ORDER BY id" } },
+        { "name": "run_sql", "arguments": { "knowledge_base": "sales", "sql": "SELECT * FROM salaries" } },
+        { "name": "run_sql", "arguments": { "knowledge_base": "sales", "sql": "DROP TABLE orders" } },
+        { "name": "describe_table", "arguments": { "knowledge_base": "sales", "table": "orders" } }
     ]);
     let check = |out: &Value| {
         assert_eq!(out["server"], "groundwork", "{out}");
-        assert_eq!(out["tools"], json!(["ask", "list_knowledge_bases", "search"]));
+        assert_eq!(
+            out["tools"],
+            json!([
+                "ask",
+                "describe_table",
+                "list_knowledge_bases",
+                "list_tables",
+                "run_sql",
+                "search"
+            ])
+        );
         let results = out["results"].as_array().unwrap();
-        assert_eq!(results[0]["structured"]["knowledge_bases"], json!(["handbook"]));
+        assert_eq!(
+            results[0]["structured"]["knowledge_bases"],
+            json!(["handbook", "sales"])
+        );
+        // Tables: only what alice may read, through her row filter.
+        let tables = &results[6]["structured"]["tables"];
+        assert_eq!(tables.as_array().unwrap().len(), 1, "{tables}");
+        assert_eq!(tables[0]["name"], "orders");
+        assert_eq!(
+            results[7]["structured"]["rows"],
+            json!([{"id": 1, "amount": 10}, {"id": 3, "amount": 30}])
+        );
+        assert_eq!(results[8]["structured"]["code"], "not_found", "{}", results[8]);
+        assert_eq!(
+            results[9]["structured"]["code"], "invalid_request",
+            "{}",
+            results[9]
+        );
+        assert!(
+            results[10]["structured"]["row_filter"]
+                .as_str()
+                .unwrap()
+                .contains("eu")
+        );
         // alice reads hr/ only: the budget never reaches her, whatever the query.
         let found = uris(&results[1]);
         assert!(

@@ -180,7 +180,16 @@ pub async fn add_grant(
         .map(|t| parse_time_or_duration(t, now_millis()))
         .transpose()?;
     let grant = state
-        .run(move || caller.add_grant(grantee, &body.location, level, until))
+        .run(move || {
+            caller.add_grant(&groundwork_service::NewGrant {
+                grantee,
+                location: body.location,
+                level,
+                expires_at: until,
+                row_filter: body.row_filter,
+                masks: body.masks,
+            })
+        })
         .await?;
     Ok((StatusCode::CREATED, axum::Json(grant)).into_response())
 }

@@ -11,6 +11,7 @@ pub mod guardrails;
 pub mod kb;
 pub mod probes;
 pub mod retrieval;
+pub mod tables;
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -29,6 +30,7 @@ use probes::*;
 use retrieval::*;
 use std::sync::Arc;
 use std::time::Instant;
+use tables::*;
 
 pub fn router(state: Arc<AppState>) -> Router {
     let max_body = state.config().max_body_bytes;
@@ -54,6 +56,17 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/v1/knowledge-bases/{name}/retrieve-and-generate-stream",
             post(retrieve_and_generate_stream),
         )
+        .route("/v1/knowledge-bases/{name}/tables", get(list_tables))
+        .route("/v1/knowledge-bases/{name}/tables/{table}", get(describe_table))
+        .route(
+            "/v1/knowledge-bases/{name}/tables/{table}/quality",
+            get(quality_status).put(set_quality_rules),
+        )
+        .route(
+            "/v1/knowledge-bases/{name}/tables/{table}/quality/run",
+            post(run_quality),
+        )
+        .route("/v1/knowledge-bases/{name}/query", post(query))
         .route("/v1/guardrails", get(list_guardrails))
         .route("/v1/guardrails/{name}/apply", post(apply_guardrail))
         .route("/v1/audit", get(audit_query))
