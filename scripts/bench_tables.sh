@@ -23,7 +23,7 @@ fi
 cargo build --release --quiet -p groundwork-sql --example bench_tables
 "$venv/bin/python" scripts/bench_tables_duckdb.py --data "$data" --queries scripts/tpch_queries/ \
   --runs "$runs" --json > target/bench-duckdb.jsonl
-target/release/examples/bench_tables "$data" scripts/tpch_queries "$runs" > target/bench-groundwork.jsonl
+"${CARGO_TARGET_DIR:-target}"/release/examples/bench_tables "$data" scripts/tpch_queries "$runs" > target/bench-groundwork.jsonl
 "$venv/bin/python" - <<'EOF'
 import json, math
 duck = {}

@@ -53,6 +53,10 @@ pub enum KbCommand {
         /// [guardrails.policies] in config.toml); the [guardrails] default when absent.
         #[arg(long)]
         guardrail: Option<String>,
+        /// Tables knowledge bases: questions return the generated SQL and its rows, and result
+        /// rows are never sent to the model.
+        #[arg(long)]
+        no_rows_to_model: bool,
     },
     /// List knowledge bases.
     List,
@@ -127,6 +131,7 @@ pub fn kb_command(groundwork: &Groundwork, command: KbCommand, json: bool) -> an
             embedder_model,
             embedder_api_key_env,
             guardrail,
+            no_rows_to_model,
         } => {
             let embedder = match (embedder_url, embedder_model) {
                 (Some(base_url), Some(model)) => groundwork_core::EmbedderConfig::Remote {
@@ -174,6 +179,7 @@ pub fn kb_command(groundwork: &Groundwork, command: KbCommand, json: bool) -> an
                     embedder,
                     llm: None,
                     guardrail,
+                    send_rows_to_model: !no_rows_to_model,
                 },
             )?;
             if json {

@@ -18,6 +18,7 @@ mod sample;
 mod search;
 mod setup;
 mod tables;
+mod text_sql;
 
 use clap::Parser;
 use std::process::ExitCode;

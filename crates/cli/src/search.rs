@@ -88,6 +88,9 @@ pub fn search(groundwork: &Groundwork, args: SearchArgs, json: bool) -> anyhow::
 }
 
 pub fn ask(groundwork: &Groundwork, args: AskArgs, json: bool) -> anyhow::Result<()> {
+    if groundwork.kb_kind(&args.kb)? == groundwork_core::KbKind::Tables {
+        return crate::text_sql::ask(groundwork, args.kb, args.question, args.model, json);
+    }
     let searcher = groundwork.searcher(&args.kb)?;
     let request = groundwork_service::AskRequest {
         question: args.question,

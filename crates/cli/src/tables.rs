@@ -1,4 +1,5 @@
-//! Tables: `tables`, `table describe`, `sql` and `quality`.
+//! Tables: `tables`, `table describe`, `sql` and `quality` (the text-to-SQL parts of `tables
+//! --search`, `table describe --set`, `sql --generate` and `sql examples` are in `text_sql`).
 //!
 //! Grammar, then dispatch (one call into the service per command), then printing.
 
@@ -16,12 +17,31 @@ use std::path::PathBuf;
 #[derive(Debug, Args)]
 pub struct TablesArgs {
     pub kb: String,
+    /// Rank the tables you may read for this question instead of listing them all.
+    #[arg(long, value_name = "QUESTION")]
+    pub search: Option<String>,
+    /// Tables returned by --search.
+    #[arg(short, long, default_value_t = 5)]
+    pub k: usize,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum TableCommand {
-    /// Columns, profile, sample rows and versions of one table, as you may see it.
-    Describe { kb: String, table: String },
+    /// Columns, descriptions, profile, sample rows and versions of one table, as you may see
+    /// it; with --set or --clear, write (or remove) your description of it or of a column.
+    Describe {
+        kb: String,
+        table: String,
+        /// Your description (administrators); it wins over generated and derived ones.
+        #[arg(long, value_name = "TEXT")]
+        set: Option<String>,
+        /// Remove your description, so the generated or derived one shows again.
+        #[arg(long, conflicts_with = "set")]
+        clear: bool,
+        /// Describe this column instead of the table (with --set or --clear).
+        #[arg(long)]
+        column: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -34,10 +54,21 @@ pub enum FormatArg {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct SqlArgs {
-    pub kb: String,
+    #[command(subcommand)]
+    pub command: Option<crate::text_sql::SqlCommand>,
+    #[arg(required = true)]
+    pub kb: Option<String>,
     /// One read-only statement: SELECT/WITH, SHOW TABLES, DESCRIBE, EXPLAIN.
-    pub sql: String,
+    #[arg(required_unless_present = "generate")]
+    pub sql: Option<String>,
+    /// Write the SQL for this question with the configured model (checked as you, not run).
+    #[arg(long, value_name = "QUESTION", conflicts_with = "sql")]
+    pub generate: Option<String>,
+    /// A model named under [llms] in config.toml, for --generate.
+    #[arg(long, requires = "generate")]
+    pub model: Option<String>,
     #[arg(long, value_enum, default_value = "table")]
     pub format: FormatArg,
     /// Print the plan instead of running the query.
@@ -74,18 +105,45 @@ pub enum QualityCommand {
 // ---- dispatch -----------------------------------------------------------------------------
 
 pub fn tables(groundwork: &Groundwork, args: TablesArgs, json: bool) -> anyhow::Result<()> {
+    if let Some(question) = args.search {
+        return crate::text_sql::search_tables(groundwork, args.kb, question, args.k, json);
+    }
     print_tables(&groundwork.list_tables(&args.kb)?, json)
 }
 
 pub fn table_command(groundwork: &Groundwork, command: TableCommand, json: bool) -> anyhow::Result<()> {
     match command {
-        TableCommand::Describe { kb, table } => {
+        TableCommand::Describe {
+            kb,
+            table,
+            set,
+            clear,
+            column,
+        } => {
+            if set.is_some() || clear {
+                return crate::text_sql::set_description(groundwork, kb, table, column, set, json);
+            }
+            if column.is_some() {
+                anyhow::bail!(groundwork_service::ServiceError::invalid(
+                    "--column goes with --set or --clear"
+                ));
+            }
             print_description(&groundwork.describe_table(&kb, &table)?, json)
         }
     }
 }
 
 pub fn sql(groundwork: &Groundwork, args: SqlArgs, json: bool) -> anyhow::Result<()> {
+    if let Some(command) = args.command {
+        return crate::text_sql::examples_command(groundwork, command, json);
+    }
+    let kb = args
+        .kb
+        .expect("clap requires a knowledge base without a subcommand");
+    if let Some(question) = args.generate {
+        return crate::text_sql::generate(groundwork, kb, question, args.model, json);
+    }
+    let sql_text = args.sql.expect("clap requires the SQL without --generate");
     let format = if json && matches!(args.format, FormatArg::Table) {
         ResultFormat::Json
     } else {
@@ -108,8 +166,8 @@ pub fn sql(groundwork: &Groundwork, args: SqlArgs, json: bool) -> anyhow::Result
     let mut batches: Vec<RecordBatch> = Vec::new();
     let outcome = groundwork.query(
         &SqlRequest {
-            knowledge_base: args.kb,
-            sql: args.sql,
+            knowledge_base: kb,
+            sql: sql_text,
             explain: args.explain,
         },
         &mut |batch| {
@@ -214,8 +272,11 @@ fn print_description(d: &TableDescription, json: bool) -> anyhow::Result<()> {
         "{} ({}), version {} [{}]",
         d.name, d.kind, d.version_no, d.location
     );
-    if let Some(comment) = &d.comment {
-        println!("  {comment}");
+    println!("  {} ({})", d.description, d.description_origin);
+    if let Some(comment) = &d.comment
+        && !d.description.contains(comment.as_str())
+    {
+        println!("  comment: {comment}");
     }
     if let Some(rows) = d.rows {
         println!("  {rows} rows, profiled {}", when(d.profiled_at));
@@ -245,6 +306,9 @@ fn print_description(d: &TableDescription, json: bool) -> anyhow::Result<()> {
             text
         });
         println!("  {:<24} {:<12}{mask}{stats}", c.name, c.data_type);
+        if !c.description.is_empty() {
+            println!("  {:<24} {}", "", c.description);
+        }
     }
     if !d.samples.is_empty() {
         println!("  sample rows:");

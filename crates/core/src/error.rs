@@ -95,6 +95,8 @@ error_codes! {
         "A folder, bucket or database could not be listed, read or reached.";
     GenerationFailed = "generation_failed", Some(502), Some(12), Request,
         "The language model was unreachable, timed out, rate limited past its retries, or answered garbage.";
+    NoQuery = "no_query", Some(422), Some(15), Request,
+        "No model is configured to write SQL, or the model wrote no query that passed the checks within its attempts.";
     ModelUnavailable = "model_unavailable", Some(503), Some(6), Request,
         "The embedding model is not installed or cannot be loaded, or a remote embedder is unreachable.";
     NotInitialised = "not_initialised", Some(503), Some(8), Request,

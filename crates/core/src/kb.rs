@@ -65,7 +65,7 @@ impl KbKind {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KnowledgeBaseConfig {
     #[serde(default, skip_serializing_if = "KbKind::is_documents")]
     pub kind: KbKind,
@@ -82,6 +82,31 @@ pub struct KnowledgeBaseConfig {
     /// (`[guardrails] default`) when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guardrail: Option<String>,
+    /// Tables knowledge bases: whether result rows go to the model to write the answer.
+    /// When false, a question returns the SQL and its rows, and the model sees only schemas.
+    #[serde(default = "yes", skip_serializing_if = "is_yes")]
+    pub send_rows_to_model: bool,
+}
+
+impl Default for KnowledgeBaseConfig {
+    fn default() -> Self {
+        KnowledgeBaseConfig {
+            kind: KbKind::default(),
+            chunking: ChunkingConfig::default(),
+            embedder: EmbedderConfig::default(),
+            llm: None,
+            guardrail: None,
+            send_rows_to_model: true,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_yes(value: &bool) -> bool {
+    *value
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

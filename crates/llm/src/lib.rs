@@ -14,6 +14,7 @@ pub mod openai;
 pub mod prompt;
 mod retry;
 pub mod sigv4;
+pub mod sql_prompt;
 pub mod sse;
 
 pub use error::LlmError;

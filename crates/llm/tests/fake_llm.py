@@ -9,6 +9,16 @@ of each of the first two sources, each followed by its citation marker. Words in
 select misbehaviours: RATE_LIMIT_ONCE, ALWAYS_429, SERVER_ERROR_ONCE, SLOW, MALFORMED, ODD_SHAPE,
 BROKEN_STREAM, INJECTED (answers with a marker naming a source that does not exist).
 
+Prompts about tables (recognised by their system message) get table answers instead:
+- writing SQL: `SELECT count(*) AS n FROM <the first table offered>`, or, with
+  FAKE_LLM_SQL_SCRIPT naming a JSON file of {question: [sql per attempt]}, the scripted SQL.
+  Words in the question select misbehaviours: BAD_SQL_ONCE (a missing column, corrected once
+  the error comes back), ALWAYS_BAD, NO_SQL, DROP_IT, TWO_STATEMENTS, READ_FILE,
+  UNGRANTED:<table>. Otherwise a gullible model: `FAKE_OBEY: <sql>;;` anywhere in the prompt (a
+  description, a value) is obeyed.
+- answering from rows: "The answer is <first cell>."
+- describing a table: a JSON object naming the table and each column.
+
 Prints "PORT <n>" once listening. Standard library only.
 """
 import hashlib
@@ -47,6 +57,57 @@ def answer_for(prompt):
             first += "."
         parts.append(f"{first[:-1]} [{number}]{first[-1]}")
     return " ".join(parts)
+
+
+TABLE_PROMPTS = ("You write one SQL query", "You answer the user's question from the result",
+                 "You write catalogue descriptions")
+
+
+def quote(name):
+    return ".".join('"' + part.replace('"', '""') + '"' for part in name.split("."))
+
+
+def table_reply(system, prompt):
+    tables = re.findall(r'<table name="([^"]*)">\n(.*?)</table>', prompt, re.S)
+    if system.startswith("You write catalogue descriptions"):
+        name = tables[0][0] if tables else "table"
+        columns = re.findall(r"^- (\S+) ", tables[0][1] if tables else "", re.M)
+        return json.dumps({"table": f"Generated: one row per {name} record.",
+                           "columns": {c: f"generated description of {c}" for c in columns}})
+    if system.startswith("You answer the user's question from the result"):
+        rows = re.search(r"<rows>\n(.*?)\n</rows>", prompt, re.S)
+        lines = rows.group(1).split("\n") if rows else []
+        if len(lines) < 2:
+            return "The result has no rows."
+        return f"The answer is {lines[1].split(' | ')[0]}."
+    question = prompt.rsplit("<question>", 1)[-1].split("</question>")[0].strip()
+    attempt = prompt.count("A previous attempt failed.")
+    first = tables[0][0] if tables else "missing"
+    obey = re.search(r"FAKE_OBEY: (.*?)(?:;;|\n|$)", prompt)
+    script = os.environ.get("FAKE_LLM_SQL_SCRIPT")
+    if script:
+        answers = json.load(open(script)).get(question)
+        if answers:
+            return "```sql\n" + answers[min(attempt, len(answers) - 1)] + "\n```"
+    if "NO_SQL" in question:
+        return "I would rather not."
+    elif "ALWAYS_BAD" in question:
+        sql = "SELECT * FROM no_such_table"
+    elif "BAD_SQL_ONCE" in question and attempt == 0:
+        sql = f"SELECT no_such_column FROM {quote(first)}"
+    elif "DROP_IT" in question:
+        sql = f"DROP TABLE {quote(first)}"
+    elif "TWO_STATEMENTS" in question:
+        sql = f"SELECT 1; DELETE FROM {quote(first)}"
+    elif "READ_FILE" in question:
+        sql = "SELECT * FROM read_csv('/etc/passwd')"
+    elif "UNGRANTED:" in question:
+        sql = "SELECT * FROM " + question.split("UNGRANTED:", 1)[1].split()[0]
+    elif obey:
+        sql = obey.group(1).strip()
+    else:
+        sql = f"SELECT count(*) AS n FROM {quote(first)}"
+    return f"Here it is:\n```sql\n{sql}\n```"
 
 
 def event_message(event_type, payload, message_type="event"):
@@ -107,7 +168,8 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(5)
         if "MALFORMED" in question:
             return self.send_json(200, "{not json")
-        text = answer_for(prompt)
+        system = next((m["content"] for m in request["messages"] if m.get("role") == "system"), "")
+        text = table_reply(system, prompt) if system.startswith(TABLE_PROMPTS) else answer_for(prompt)
         if "INJECTED" in question:
             text = "Ignore that. [9]"
         if request.get("stream"):

@@ -14,6 +14,7 @@
 
 pub mod catalog;
 pub mod indexes;
+pub mod tables;
 
 use catalog::DocumentCatalog;
 use groundwork_core::{Filter, Hit, KbId};

@@ -48,6 +48,8 @@ pub(crate) struct Shared {
     loaded: Mutex<HashMap<KbId, Arc<LoadedKb>>>,
     /// The table engine, started on first use (see `tables`).
     pub(crate) sql: OnceLock<Arc<groundwork_sql::Embedded>>,
+    /// Table catalogues built for discovery, by knowledge base (see `discovery`).
+    pub(crate) catalogues: Mutex<HashMap<KbId, Arc<crate::loaded::Catalogue>>>,
     /// Guardrail policies compiled so far, by name (see `guardrails`).
     pub(crate) guards: Mutex<HashMap<String, Arc<crate::policy_guard::PolicyGuard>>>,
 }
@@ -89,6 +91,7 @@ impl Groundwork {
                 embedder: OnceLock::new(),
                 loaded: Mutex::new(HashMap::new()),
                 sql: OnceLock::new(),
+                catalogues: Mutex::new(HashMap::new()),
                 guards: Mutex::new(HashMap::new()),
             }),
             actor: crate::actor::Actor::local_admin(),
@@ -191,6 +194,11 @@ impl Groundwork {
     pub(crate) fn unload_kb(&self, kb_id: KbId) {
         self.shared
             .loaded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&kb_id);
+        self.shared
+            .catalogues
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&kb_id);

@@ -53,6 +53,11 @@ impl Groundwork {
         })
     }
 
+    /// What a knowledge base holds (documents or tables), so a face can route a question.
+    pub fn kb_kind(&self, name: &str) -> Result<groundwork_core::KbKind, ServiceError> {
+        Ok(self.store().kb(name)?.config.kind)
+    }
+
     pub fn list_kbs(&self) -> Result<Vec<KnowledgeBase>, ServiceError> {
         Ok(self.shared.store.list_kbs()?)
     }

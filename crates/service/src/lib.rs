@@ -11,6 +11,7 @@ mod audit;
 mod auth;
 pub mod bench;
 mod config;
+mod discovery;
 mod error;
 mod eval;
 mod guardrails;
@@ -24,6 +25,7 @@ mod record;
 mod search;
 mod table_sync;
 mod tables;
+mod text_sql;
 
 pub use actor::{Actor, LOCAL_ADMIN};
 pub use admin::{CreatedToken, normalise_location, parse_time_or_duration};
@@ -31,6 +33,7 @@ pub use answer::{AskRequest, ask, extractive_answer};
 pub use audit::{AnchorLocation, AuditVerification};
 pub use bench::{BenchOptions, BenchReport};
 pub use config::{Config, GuardrailsConfig, ServerConfig};
+pub use discovery::{DescriptionChange, FoundTable, TableSearchRequest, TableSearchResponse};
 pub use error::ServiceError;
 pub use eval::{EvalOptions, EvalReport, EvalRow, RetrievalMetrics};
 pub use groundwork_govern::access::{Grant, Grantee, Level, NewGrant};
@@ -40,7 +43,7 @@ pub use groundwork_ingest::sync::{SyncEvent, SyncObserver, SyncReport};
 pub use groundwork_sql::output::Format as ResultFormat;
 pub use groundwork_sql::quality::QualityReport;
 pub use groundwork_sql::{QueryOutcome, RecordBatch, SqlError};
-pub use groundwork_store::{AuditQuery, ChunkLineage, Principal, PrincipalKind, TokenRecord};
+pub use groundwork_store::{AuditQuery, ChunkLineage, Principal, PrincipalKind, SqlExample, TokenRecord};
 pub use guardrails::{CheckRequest, CheckResponse, CheckSource, MAX_CHECK_BYTES};
 pub use home::{Groundwork, InitReport};
 pub use kb::{DocumentFailure, IndexStatus, KbStatus};
@@ -51,3 +54,4 @@ pub use search::{SearchRequest, SearchResponse, Searcher};
 pub use tables::{
     ColumnView, LineageTable, QueryLineage, SqlRequest, TableDescription, TableSummary, write_result,
 };
+pub use text_sql::{SqlAttempt, Stage, StageTimes, TableAnswer, TableQuestion};

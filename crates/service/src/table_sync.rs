@@ -150,6 +150,17 @@ impl Groundwork {
                 .collect();
             self.run_quality_after_sync(kb, &changed)?;
         }
+        // With a model configured, every table gets a generated description of its current
+        // version; a table the model could not describe keeps its derived one and is reported.
+        if let Some(llm) = kb.config.llm.clone().or_else(|| self.config().llm.clone()) {
+            for (table, message) in self.generate_descriptions(kb, &llm)? {
+                report.failed.push(SyncFailure {
+                    uri: table,
+                    code: groundwork_core::ErrorCode::GenerationFailed,
+                    message: format!("description: {message}"),
+                });
+            }
+        }
         Ok(report)
     }
 }

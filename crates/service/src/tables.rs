@@ -60,6 +60,9 @@ pub struct ColumnView {
     pub nullable: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
+    /// A person's description, else a generated one, else one derived from the name,
+    /// comment and profile.
+    pub description: String,
     /// How this principal sees the column, when masked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mask: Option<Mask>,
@@ -80,6 +83,10 @@ pub struct TableDescription {
     pub version_no: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
+    /// A person's description, else a generated one, else one derived (never empty).
+    pub description: String,
+    /// `person`, `generated` or `derived`.
+    pub description_origin: String,
     pub columns: Vec<ColumnView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rows: Option<u64>,
@@ -335,6 +342,10 @@ impl Groundwork {
         admin: bool,
     ) -> Result<TableDescription, ServiceError> {
         let profile = table.profile();
+        let described = self
+            .describe_all(kb, std::slice::from_ref(&table))?
+            .remove(&table.stored.id)
+            .unwrap_or_default();
         let whole = table_policy.is_unrestricted();
         let row_filtered = table_policy.views.iter().all(|v| v.row_filter.is_some());
         let engine = self.sql_engine()?;
@@ -384,6 +395,7 @@ impl Groundwork {
                     data_type,
                     nullable: c.nullable,
                     comment: c.comment.clone(),
+                    description: described.columns.get(&c.name).cloned().unwrap_or_default(),
                     mask,
                     profile: if mask.is_none() && !row_filtered || whole {
                         profile
@@ -405,6 +417,8 @@ impl Groundwork {
             version: table.stored.version.clone(),
             version_no: table.stored.version_no,
             comment: table.def.comment.clone(),
+            description: described.table.clone(),
+            description_origin: described.table_origin.to_owned(),
             columns,
             rows: if row_filtered && !whole {
                 None
@@ -453,6 +467,19 @@ impl Groundwork {
         }
         self.record_read(entry, started, &result, Vec::new())?;
         result
+    }
+
+    /// Runs `sql` as the holder of `policy` over the tables of `kb` it may read, through every
+    /// check a person's SQL goes through.
+    pub(crate) fn run_governed(
+        &self,
+        kb: &KnowledgeBase,
+        policy: &AccessPolicy,
+        sql: &str,
+        explain: bool,
+        sink: &mut dyn FnMut(&RecordBatch) -> Result<bool, SqlError>,
+    ) -> Result<QueryOutcome, ServiceError> {
+        self.run_governed_noting(kb, policy, sql, explain, sink, &mut Vec::new())
     }
 
     /// Runs `sql` as the holder of `policy` over the tables of `kb` it may read, through every

@@ -19,6 +19,7 @@ mod migrations;
 mod sql;
 mod store;
 mod tables;
+mod text_sql;
 
 pub use error::StoreError;
 pub use governance::{AuditQuery, ChunkLineage, Principal, PrincipalKind, TokenRecord};
@@ -28,3 +29,4 @@ pub use store::{
     SyncRunRecord, VersionTouch,
 };
 pub use tables::{QualityRun, StoredTable, TableChanges, TableVersion, TableWrite};
+pub use text_sql::{DescriptionOrigin, SqlExample, StoredDescription};

@@ -16,3 +16,4 @@ mod s3;
 mod serve;
 mod sync_folder;
 mod tables;
+mod text_sql;

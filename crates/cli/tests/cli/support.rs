@@ -196,3 +196,54 @@ pub fn stop_with_sigterm(child: &mut std::process::Child) -> std::process::ExitS
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// The deterministic chat-model server of the `llm` crate's tests (`fake_llm.py`), as a real
+/// process; stopped on drop.
+pub struct FakeModel {
+    child: std::process::Child,
+    pub base: String,
+}
+
+impl FakeModel {
+    pub fn start(env: &[(&str, &str)]) -> FakeModel {
+        use std::io::BufRead;
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../llm/tests/fake_llm.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs the fake model server");
+        let mut first = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        let port = first.trim().strip_prefix("PORT ").unwrap().to_owned();
+        FakeModel {
+            child,
+            base: format!("http://127.0.0.1:{port}/v1"),
+        }
+    }
+
+    /// Appends `[llm]` naming this server to the home's config.
+    pub fn configure(&self, env: &TestHome) {
+        use std::io::Write;
+        let mut config = std::fs::OpenOptions::new()
+            .append(true)
+            .open(env.home.join("config.toml"))
+            .unwrap();
+        writeln!(
+            config,
+            "\n[llm]\nprovider = \"openai\"\nbase_url = \"{}\"\nmodel = \"fake-model\"",
+            self.base
+        )
+        .unwrap();
+    }
+}
+
+impl Drop for FakeModel {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
