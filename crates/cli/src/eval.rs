@@ -1,12 +1,16 @@
-//! Measurement: `eval retrieval` (nDCG@10, recall@100, MRR@10 on BEIR-format files) and
-//! `bench` (embedding, ingestion and query figures).
+//! Measurement: `eval retrieval` (nDCG@10, recall@100, MRR@10 on BEIR-format files), `eval
+//! tables` (table discovery on Spider/BIRD files), `eval sql` (text-to-SQL execution accuracy)
+//! and `bench` (embedding, ingestion and query figures).
 //!
 //! Grammar, then dispatch, then printing.
 
 use crate::output::{SyncProgress, print_json};
 use crate::search::SearchTypeArg;
 use clap::{Args, Subcommand};
-use groundwork_service::{BenchOptions, EvalOptions, EvalReport, Groundwork, SearchType};
+use groundwork_service::{
+    BenchOptions, EvalOptions, EvalReport, Groundwork, SearchType, SqlEvalOptions, SqlEvalReport,
+    TableEvalOptions, TableEvalReport,
+};
 use std::path::{Path, PathBuf};
 
 // ---- grammar ------------------------------------------------------------------------------
@@ -24,6 +28,44 @@ pub enum EvalCommand {
         /// Search types to evaluate (default: all three).
         #[arg(long = "search-type", value_enum)]
         search_types: Vec<SearchTypeArg>,
+    },
+    /// Table discovery: recall@1/3/5/10, all gold tables in the top 5, MRR and latency over
+    /// one catalogue of every database in a Spider- or BIRD-format file.
+    Tables {
+        /// `tables.json` (Spider/BIRD schema file).
+        #[arg(long)]
+        tables: PathBuf,
+        /// Questions with gold SQL (`dev.json`).
+        #[arg(long)]
+        questions: PathBuf,
+        /// BIRD's `dev_databases_descriptions` folder.
+        #[arg(long)]
+        descriptions: Option<PathBuf>,
+        /// Append BIRD's evidence to each question.
+        #[arg(long)]
+        evidence: bool,
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Grow the catalogue to this many tables with renamed copies (latency at scale).
+        #[arg(long)]
+        synthetic_tables: Option<usize>,
+    },
+    /// Text-to-SQL end to end on a tables knowledge base over a SQLite database: execution
+    /// accuracy, runnable rate, retries, tokens and time per stage, with the configured model.
+    Sql {
+        /// A tables knowledge base with the database among its sources.
+        kb: String,
+        /// The SQLite file the gold SQL runs on.
+        #[arg(long)]
+        database: PathBuf,
+        /// Spider- or text2sql-data-format questions with gold SQL.
+        #[arg(long)]
+        questions: PathBuf,
+        #[arg(long)]
+        limit: Option<usize>,
+        /// A model named under [llms] in config.toml.
+        #[arg(long)]
+        model: Option<String>,
     },
 }
 
@@ -49,12 +91,48 @@ pub fn eval_command(
     command: EvalCommand,
     json: bool,
 ) -> anyhow::Result<()> {
-    let EvalCommand::Retrieval {
-        corpus,
-        queries,
-        qrels,
-        search_types,
-    } = command;
+    let (corpus, queries, qrels, search_types) = match command {
+        EvalCommand::Retrieval {
+            corpus,
+            queries,
+            qrels,
+            search_types,
+        } => (corpus, queries, qrels, search_types),
+        EvalCommand::Tables {
+            tables,
+            questions,
+            descriptions,
+            evidence,
+            limit,
+            synthetic_tables,
+        } => {
+            let report = open()?.eval_tables(&TableEvalOptions {
+                tables,
+                questions,
+                descriptions,
+                evidence,
+                limit,
+                synthetic_tables,
+            })?;
+            return print_table_eval(&report, json);
+        }
+        EvalCommand::Sql {
+            kb,
+            database,
+            questions,
+            limit,
+            model,
+        } => {
+            let report = open()?.eval_sql(&SqlEvalOptions {
+                knowledge_base: kb,
+                database,
+                questions,
+                limit,
+                model,
+            })?;
+            return print_sql_eval(&report, json);
+        }
+    };
     Groundwork::init(home)?;
     let groundwork = open()?;
     let search_types = if search_types.is_empty() {
@@ -122,5 +200,58 @@ fn print_eval(report: &EvalReport, json: bool) -> anyhow::Result<()> {
             row.audit_p50_ms
         );
     }
+    Ok(())
+}
+
+fn print_table_eval(report: &TableEvalReport, json: bool) -> anyhow::Result<()> {
+    if json {
+        return print_json(report);
+    }
+    println!(
+        "{} databases, {} tables, {} questions ({} skipped){}; index built in {:.1} s",
+        report.databases,
+        report.tables,
+        report.questions,
+        report.skipped,
+        if report.evidence { ", with evidence" } else { "" },
+        report.build_s
+    );
+    println!(
+        "recall@1 {:.3}  @3 {:.3}  @5 {:.3}  @10 {:.3}  all gold in top 5 {:.3}  MRR {:.3}",
+        report.recall_at_1,
+        report.recall_at_3,
+        report.recall_at_5,
+        report.recall_at_10,
+        report.all_gold_at_5,
+        report.mrr
+    );
+    println!(
+        "search p50 {:.2} ms, p95 {:.2} ms (question embedding included)",
+        report.search_p50_ms, report.search_p95_ms
+    );
+    Ok(())
+}
+
+fn print_sql_eval(report: &SqlEvalReport, json: bool) -> anyhow::Result<()> {
+    if json {
+        return print_json(report);
+    }
+    println!(
+        "{} questions ({} with gold SQL that does not run left out)",
+        report.questions, report.gold_failed
+    );
+    println!(
+        "execution accuracy {:.3}, runnable {:.3}, mean corrections {:.2}, tokens {} in / {} out",
+        report.execution_accuracy,
+        report.runnable,
+        report.mean_retries,
+        report.prompt_tokens,
+        report.completion_tokens
+    );
+    let s = &report.stage_p50_ms;
+    println!(
+        "p50 ms: discovery {:.1}, prompt {:.1}, model {:.1}, validation {:.1}, execution {:.1}; outside the model {:.1}",
+        s.discovery_ms, s.prompt_ms, s.model_ms, s.validation_ms, s.execution_ms, report.outside_model_p50_ms
+    );
     Ok(())
 }

@@ -7,11 +7,11 @@
 //! knowledge base is never served from a stale entry), shared by every handle and request.
 
 use groundwork_core::KnowledgeBase;
+use groundwork_embed::Embedder;
+use groundwork_search::LiveIndex;
 use groundwork_search::tables::TableIndex;
 use groundwork_store::SqlExample;
 use std::collections::HashMap;
-use groundwork_embed::Embedder;
-use groundwork_search::LiveIndex;
 use std::sync::Arc;
 
 /// A knowledge base loaded for search: its embedder and its live search state (indexes and

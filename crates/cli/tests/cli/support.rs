@@ -247,3 +247,18 @@ impl Drop for FakeModel {
         let _ = self.child.wait();
     }
 }
+
+/// `$GROUNDWORK_SHARED_DIR/data/NAME`, or `None` to skip a test outside CI (in CI a missing
+/// folder fails).
+pub fn shared_data(name: &str) -> Option<PathBuf> {
+    let Some(shared) = std::env::var_os("GROUNDWORK_SHARED_DIR") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "GROUNDWORK_SHARED_DIR is not set"
+        );
+        return None;
+    };
+    let dir = Path::new(&shared).join("data").join(name);
+    assert!(dir.is_dir(), "{} is missing", dir.display());
+    Some(dir)
+}

@@ -348,3 +348,97 @@ fn generated_sql_is_refused_or_confined_whatever_the_model_was_told() {
     let admin = env.json(&["ask", "sales", "When were orders placed?"]);
     assert_eq!(admin["sql"], "SELECT * FROM salaries");
 }
+
+#[test]
+fn eval_sql_scores_the_pipeline_against_gold_results() {
+    let model = require_model!();
+    let env = TestHome::new(model);
+    let folder = env.folder("db");
+    let database = folder.join("shop.sqlite");
+    let connection = rusqlite::Connection::open(&database).unwrap();
+    connection
+        .execute_batch(
+            "CREATE TABLE items (name TEXT, price REAL);
+             INSERT INTO items VALUES ('pen', 1.5), ('book', 12.0), ('lamp', 30.0);",
+        )
+        .unwrap();
+    drop(connection);
+    env.ok(&["kb", "create", "shop", "--kind", "tables"]);
+    env.ok(&["source", "add", "shop", folder.to_str().unwrap()]);
+    env.json(&["sync", "shop"]);
+    let questions = env.root.join("questions.json");
+    write(
+        &questions,
+        serde_json::json!([
+            {"question": "How many items are there?", "query": "SELECT count(*) FROM items"},
+            {"question": "What is the most expensive item?", "query": "SELECT name FROM items ORDER BY price DESC LIMIT 1"},
+            {"question": "List the item names.", "query": "SELECT name FROM items"},
+            {"question": "A question whose gold SQL is broken", "query": "SELECT * FROM nothing"}
+        ])
+        .to_string(),
+    );
+    // The scripted model: right, wrong, and right after one correction.
+    let script = env.root.join("script.json");
+    write(
+        &script,
+        serde_json::json!({
+            "How many items are there?": ["SELECT count(*) FROM shop.items"],
+            "What is the most expensive item?": ["SELECT name FROM shop.items ORDER BY price ASC LIMIT 1"],
+            "List the item names.": ["SELECT nam FROM shop.items", "SELECT name FROM shop.items"]
+        })
+        .to_string(),
+    );
+    let llm = FakeModel::start(&[("FAKE_LLM_SQL_SCRIPT", script.to_str().unwrap())]);
+    llm.configure(&env);
+    let report = env.json(&[
+        "eval",
+        "sql",
+        "shop",
+        "--database",
+        database.to_str().unwrap(),
+        "--questions",
+        questions.to_str().unwrap(),
+    ]);
+    assert_eq!(report["questions"], 3, "{report}");
+    assert_eq!(report["gold_failed"], 1);
+    assert!(
+        (report["execution_accuracy"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-9,
+        "{report}"
+    );
+    assert_eq!(report["runnable"], 1.0);
+    assert!(
+        (report["mean_retries"].as_f64().unwrap() - 1.0 / 3.0).abs() < 1e-9,
+        "{report}"
+    );
+    assert_eq!(report["results"][1]["matched"], false);
+    assert!(report["prompt_tokens"].as_u64().unwrap() > 0);
+    assert!(report["outside_model_p50_ms"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn eval_tables_finds_bird_tables_from_the_question_alone() {
+    let model = require_model!();
+    let Some(bird) = crate::support::shared_data("bird") else {
+        return;
+    };
+    let env = TestHome::new(model);
+    let report = env.json(&[
+        "eval",
+        "tables",
+        "--tables",
+        bird.join("dev_tables.json").to_str().unwrap(),
+        "--questions",
+        bird.join("dev.json").to_str().unwrap(),
+        "--descriptions",
+        bird.join("dev_databases_descriptions").to_str().unwrap(),
+        "--limit",
+        "300",
+    ]);
+    assert_eq!(report["tables"], 75, "{report}");
+    assert_eq!(report["questions"], 300, "{report}");
+    // The full run (1,534 questions) gives recall@5 0.927 and all gold in the top 5 for 0.842;
+    // these floors catch a ranking that breaks, not noise.
+    assert!(report["recall_at_5"].as_f64().unwrap() >= 0.85, "{report}");
+    assert!(report["all_gold_at_5"].as_f64().unwrap() >= 0.75, "{report}");
+    assert!(report["mrr"].as_f64().unwrap() >= 0.85, "{report}");
+}
