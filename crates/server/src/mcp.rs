@@ -1,5 +1,6 @@
-//! The Model Context Protocol server: tools `list_knowledge_bases`, `search`, `ask`,
-//! `list_tables`, `describe_table` and `run_sql` for AI assistants, over stdio (`groundwork mcp`) and streamable HTTP (`/mcp` on the API server).
+//! The Model Context Protocol server: tools `list_knowledge_bases`, `search`, `ask` (on both
+//! kinds of knowledge base), `list_tables`, `describe_table`, `search_tables` and `run_sql` for
+//! AI assistants, over stdio (`groundwork mcp`) and streamable HTTP (`/mcp` on the API server).
 //!
 //! Every tool call goes through the service façade as the caller, so it gets the same access
 //! decisions, guardrails and audit records as the HTTP API and the CLI. Over stdio the caller
@@ -123,6 +124,15 @@ struct SqlArgs {
     sql: String,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TableSearchArgs {
+    knowledge_base: String,
+    question: String,
+    #[serde(default = "default_k")]
+    k: usize,
+}
+
 /// Rows a `run_sql` call returns at most (the server's `[sql] max_rows` may be lower).
 const MCP_MAX_ROWS: usize = 500;
 
@@ -159,8 +169,10 @@ fn tools() -> Vec<Tool> {
         ),
         Tool::new(
             "ask",
-            "Answer a question from a knowledge base, with citations to the passages used. \
-             Only passages you may read are used.",
+            "Answer a question from a knowledge base, with citations. On a documents knowledge \
+             base the answer cites the passages used; on a tables knowledge base a model writes \
+             SQL over the tables you may read, it runs as you, and the answer cites the SQL and \
+             the tables read. Only what you may read is used.",
             schema(json!({
                 "type": "object",
                 "properties": {
@@ -195,6 +207,22 @@ fn tools() -> Vec<Tool> {
                     "table": { "type": "string" }
                 },
                 "required": ["knowledge_base", "table"],
+                "additionalProperties": false
+            })),
+        ),
+        Tool::new(
+            "search_tables",
+            "Find the tables of a tables knowledge base that answer a question, best first, \
+             among the tables you may read, with their descriptions and the columns that \
+             matched.",
+            schema(json!({
+                "type": "object",
+                "properties": {
+                    "knowledge_base": { "type": "string" },
+                    "question": { "type": "string" },
+                    "k": { "type": "integer", "minimum": 1, "maximum": MAX_K, "default": 5 }
+                },
+                "required": ["knowledge_base", "question"],
                 "additionalProperties": false
             })),
         ),
@@ -306,6 +334,30 @@ fn call(groundwork: &Groundwork, request: &CallToolRequestParams) -> Result<Call
         }
         "ask" => {
             let args: AskArgs = arguments(request)?;
+            if groundwork.kb_kind(&args.knowledge_base)? == groundwork_core::KbKind::Tables {
+                let answer = groundwork.ask_tables(
+                    &groundwork_service::TableQuestion {
+                        knowledge_base: args.knowledge_base,
+                        question: args.question,
+                        model: args.model,
+                        stage: groundwork_service::Stage::Answer,
+                    },
+                    None,
+                )?;
+                let mut text = answer.text.clone();
+                if let Some(sql) = &answer.sql {
+                    text.push_str(&format!("\n\nSQL:\n{sql}"));
+                }
+                if !answer.tables.is_empty() {
+                    text.push_str("\n\nTables:\n");
+                    for table in &answer.tables {
+                        text.push_str(&format!("- {} (version {})\n", table.name, table.version));
+                    }
+                }
+                let mut result = CallToolResult::success(vec![Content::text(text.trim_end().to_owned())]);
+                result.structured_content = Some(serde_json::to_value(&answer).unwrap_or(Value::Null));
+                return Ok(result);
+            }
             let searcher = groundwork.searcher(&args.knowledge_base)?;
             let request = groundwork_service::AskRequest {
                 question: args.question,
@@ -361,6 +413,40 @@ fn call(groundwork: &Groundwork, request: &CallToolRequestParams) -> Result<Call
             result.structured_content = Some(value);
             Ok(result)
         }
+        "search_tables" => {
+            let args: TableSearchArgs = arguments(request)?;
+            let response = groundwork.search_tables(&groundwork_service::TableSearchRequest {
+                knowledge_base: args.knowledge_base,
+                question: args.question,
+                k: check_k(args.k)?,
+            })?;
+            let text: Vec<String> = response
+                .tables
+                .iter()
+                .enumerate()
+                .map(|(rank, t)| {
+                    format!(
+                        "[{}] {} (score {:.3}): {}{}",
+                        rank + 1,
+                        t.name,
+                        t.score,
+                        t.description,
+                        if t.matched_columns.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" Columns: {}.", t.matched_columns.join(", "))
+                        }
+                    )
+                })
+                .collect();
+            let mut result = CallToolResult::success(vec![Content::text(if text.is_empty() {
+                "No table you can read matches.".to_owned()
+            } else {
+                text.join("\n")
+            })]);
+            result.structured_content = Some(serde_json::to_value(&response).unwrap_or(Value::Null));
+            Ok(result)
+        }
         "run_sql" => {
             let args: SqlArgs = arguments(request)?;
             let mut batches = Vec::new();
@@ -397,7 +483,7 @@ fn call(groundwork: &Groundwork, request: &CallToolRequestParams) -> Result<Call
         other => Err(ServiceError::new(
             groundwork_core::ErrorCode::NotFound,
             format!(
-                "no tool `{other}`; the tools are list_knowledge_bases, search, ask, list_tables, describe_table and run_sql"
+                "no tool `{other}`; the tools are list_knowledge_bases, search, ask, list_tables, describe_table, search_tables and run_sql"
             ),
         )),
     }

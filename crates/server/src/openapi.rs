@@ -4,7 +4,8 @@
 use crate::api::*;
 use crate::error::ErrorBody;
 use crate::jobs::{JobState, JobStatus};
-use crate::routes::{admin, audit, guardrails, kb, probes, retrieval, tables};
+use crate::routes::text_sql::{GenerateQueryRequest, GenerateQueryResponse};
+use crate::routes::{admin, audit, guardrails, kb, probes, retrieval, tables, text_sql};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -21,6 +22,7 @@ use utoipa::{Modify, OpenApi};
         retrieval::retrieve, retrieval::retrieve_and_generate, retrieval::retrieve_and_generate_stream,
         tables::list_tables, tables::describe_table, tables::query,
         tables::quality_status, tables::set_quality_rules, tables::run_quality,
+        text_sql::generate_query,
         guardrails::list_guardrails, guardrails::apply_guardrail,
         audit::audit_query, audit::audit_verify,
         admin::list_users, admin::add_user, admin::remove_user,
@@ -33,6 +35,7 @@ use utoipa::{Modify, OpenApi};
         ErrorBody, RetrieveRequest, RetrieveResponse, RetrieveAndGenerateRequest,
         RetrieveAndGenerateResponse, JobStatus, JobState, JobAccepted,
         ApplyGuardrailRequest, ApplyGuardrailResponse, QueryRequestBody, QualityRulesBody,
+        GenerateQueryRequest, GenerateQueryResponse,
     )),
     modifiers(&BearerAuth),
 )]

@@ -1079,3 +1079,118 @@ fn tables_are_listed_described_and_queried_over_http() {
     let (_, openapi) = served.get("/openapi.json", None);
     assert!(openapi["paths"]["/v1/knowledge-bases/{name}/query"].is_object());
 }
+
+#[test]
+fn questions_over_tables_answer_in_bedrock_structured_shapes() {
+    let Some(model) = model_dir() else {
+        return;
+    };
+    let llm = FakeModel::start();
+    let extra = format!(
+        "[llm]\nprovider = \"openai\"\nbase_url = \"{}\"\nmodel = \"fake-model\"\n",
+        llm.base
+    );
+    let served = Served::start_with(&model, ServerConfig::default(), &extra);
+    let lake = served.docs.parent().unwrap().join("lake");
+    write(
+        &lake.join("orders/part-0.csv"),
+        "id,region,amount\n1,eu,10\n2,us,20\n3,eu,30\n",
+    );
+    let config = KnowledgeBaseConfig {
+        kind: groundwork_core::KbKind::Tables,
+        ..KnowledgeBaseConfig::default()
+    };
+    served.groundwork.create_kb("sales", config).unwrap();
+    served
+        .groundwork
+        .add_source("sales", lake.to_str().unwrap(), SourceConfig::default())
+        .unwrap();
+    served.groundwork.sync("sales", &mut ()).unwrap();
+    served
+        .groundwork
+        .add_principal(PrincipalKind::User, "carol")
+        .unwrap();
+    served
+        .groundwork
+        .add_grant(&NewGrant {
+            row_filter: Some("region = 'eu'".into()),
+            ..NewGrant::read(
+                Grantee::User("carol".into()),
+                lake.join("orders").to_str().unwrap(),
+            )
+        })
+        .unwrap();
+    let carol = served.groundwork.create_token("carol", None, None).unwrap().token;
+
+    // GenerateQuery: a question in, the checked SQL out, with its dialect.
+    let (status, generated) = served.post(
+        "/v1/knowledge-bases/sales/generate-query",
+        Some(&carol),
+        json!({ "queryGenerationInput": { "text": "How many orders?", "type": "TEXT" },
+                "transformationConfiguration": { "mode": "TEXT_TO_SQL",
+                    "textToSqlConfiguration": { "type": "KNOWLEDGE_BASE" } } }),
+    );
+    assert_eq!(status, StatusCode::OK, "{generated}");
+    assert_eq!(
+        generated,
+        json!({ "queries": [{ "type": "DATAFUSION_SQL", "sql": "SELECT count(*) AS n FROM \"orders\"" }] })
+    );
+    let (status, error) = served.post(
+        "/v1/knowledge-bases/sales/generate-query",
+        Some(&carol),
+        json!({ "queryGenerationInput": { "text": "x" }, "transformationConfiguration": { "mode": "OTHER" } }),
+    );
+    assert_eq!(
+        (status, error["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request"))
+    );
+
+    // Structured retrieve: the rows of the generated query, run as the caller (EU rows only).
+    let (status, rows) = served.post(
+        "/v1/knowledge-bases/sales/retrieve",
+        Some(&carol),
+        json!({ "retrievalQuery": { "text": "How many orders?" } }),
+    );
+    assert_eq!(status, StatusCode::OK, "{rows}");
+    let result = &rows["retrievalResults"][0];
+    assert_eq!(result["content"]["type"], "ROW");
+    assert_eq!(
+        result["content"]["row"],
+        json!([{ "columnName": "n", "columnValue": "2", "type": "LONG" }])
+    );
+    assert_eq!(result["location"]["type"], "SQL");
+    assert_eq!(
+        result["location"]["sqlLocation"]["query"],
+        "SELECT count(*) AS n FROM \"orders\""
+    );
+
+    // Structured retrieve-and-generate: the answer, cited to the query and its rows.
+    let (status, answer) = served.post(
+        "/v1/knowledge-bases/sales/retrieve-and-generate",
+        Some(&carol),
+        json!({ "input": { "text": "How many orders?" } }),
+    );
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["output"]["text"], "The answer is 2.");
+    let reference = &answer["citations"][0]["retrievedReferences"][0];
+    assert_eq!(reference["content"]["type"], "ROW");
+    assert_eq!(
+        reference["location"]["sqlLocation"]["query"],
+        "SELECT count(*) AS n FROM \"orders\""
+    );
+    assert_eq!(answer["tables"][0]["name"], "orders");
+
+    // A statement the checks refuse is a typed error, never a run.
+    let (status, error) = served.post(
+        "/v1/knowledge-bases/sales/retrieve",
+        Some(&carol),
+        json!({ "retrievalQuery": { "text": "orders DROP_IT" } }),
+    );
+    assert_eq!(
+        (status, error["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("no_query")),
+        "{error}"
+    );
+    let (_, openapi) = served.get("/openapi.json", None);
+    assert!(openapi["paths"]["/v1/knowledge-bases/{name}/generate-query"].is_object());
+}

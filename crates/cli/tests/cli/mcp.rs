@@ -126,7 +126,8 @@ fn mcp_tools_over_stdio_and_http_act_for_the_caller() {
         { "name": "run_sql", "arguments": { "knowledge_base": "sales", "sql": "SELECT id, amount FROM orders ORDER BY id" } },
         { "name": "run_sql", "arguments": { "knowledge_base": "sales", "sql": "SELECT * FROM salaries" } },
         { "name": "run_sql", "arguments": { "knowledge_base": "sales", "sql": "DROP TABLE orders" } },
-        { "name": "describe_table", "arguments": { "knowledge_base": "sales", "table": "orders" } }
+        { "name": "describe_table", "arguments": { "knowledge_base": "sales", "table": "orders" } },
+        { "name": "search_tables", "arguments": { "knowledge_base": "sales", "question": "salaries of employees" } }
     ]);
     let check = |out: &Value| {
         assert_eq!(out["server"], "groundwork", "{out}");
@@ -138,7 +139,8 @@ fn mcp_tools_over_stdio_and_http_act_for_the_caller() {
                 "list_knowledge_bases",
                 "list_tables",
                 "run_sql",
-                "search"
+                "search",
+                "search_tables"
             ])
         );
         let results = out["results"].as_array().unwrap();
@@ -166,6 +168,10 @@ fn mcp_tools_over_stdio_and_http_act_for_the_caller() {
                 .unwrap()
                 .contains("eu")
         );
+        // Table discovery ranks only what alice may read.
+        let found = &results[11]["structured"]["tables"];
+        assert_eq!(found.as_array().unwrap().len(), 1, "{found}");
+        assert_eq!(found[0]["name"], "orders");
         // alice reads hr/ only: the budget never reaches her, whatever the query.
         let found = uris(&results[1]);
         assert!(

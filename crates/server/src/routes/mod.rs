@@ -12,6 +12,7 @@ pub mod kb;
 pub mod probes;
 pub mod retrieval;
 pub mod tables;
+pub mod text_sql;
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -31,6 +32,7 @@ use retrieval::*;
 use std::sync::Arc;
 use std::time::Instant;
 use tables::*;
+use text_sql::*;
 
 pub fn router(state: Arc<AppState>) -> Router {
     let max_body = state.config().max_body_bytes;
@@ -67,6 +69,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(run_quality),
         )
         .route("/v1/knowledge-bases/{name}/query", post(query))
+        .route("/v1/knowledge-bases/{name}/generate-query", post(generate_query))
         .route("/v1/guardrails", get(list_guardrails))
         .route("/v1/guardrails/{name}/apply", post(apply_guardrail))
         .route("/v1/audit", get(audit_query))
