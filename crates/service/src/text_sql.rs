@@ -92,7 +92,8 @@ pub struct TableAnswer {
     pub knowledge_base: String,
     pub question: String,
     /// `generated` (an answer written from the rows), `rows` (the SQL and rows only), `sql`
-    /// (the checked SQL, not run), `no_answer` (no readable table matched).
+    /// (the checked SQL, not run), `no_answer` (no readable table matched), `blocked` (the
+    /// guardrail policy stopped the question or the answer).
     pub mode: String,
     pub text: String,
     /// The statement that passed the checks (and ran, unless `mode` is `sql`).
@@ -136,6 +137,9 @@ impl Groundwork {
         let result = self.ask_tables_inner(request, on_delta, &mut trace);
         entry.request["discovered"] = json!(trace.discovered);
         entry.request["attempts"] = json!(trace.attempts);
+        if !trace.guardrail.is_empty() {
+            entry.request["guardrail"] = json!(trace.guardrail);
+        }
         if let Ok(answer) = &result {
             entry.request["sql"] = json!(answer.sql);
             entry.request["tables"] = serde_json::to_value(&answer.tables).unwrap_or(Value::Null);
@@ -158,6 +162,25 @@ impl Groundwork {
         let mut times = StageTimes::default();
         let kb = self.tables_kb(&request.knowledge_base)?;
         let llm = self.sql_model(&kb, request.model.as_deref())?;
+        // The knowledge base's guardrail policy screens the question before anything runs and
+        // the written answer before it is returned (a table answer has no passages to ground
+        // it in, so the grounding check does not apply).
+        let guard = self.guardrail_for(&kb)?;
+        let mut question = request.question.clone();
+        if let Some(guard) = &guard {
+            let input = guard.check_input(&question);
+            trace.guardrail.push(format!("input: {:?}", input.action));
+            if input.blocked {
+                return Ok(blocked(request, &kb, input.output_text, trace));
+            }
+            if input.intervened() {
+                question = input.output_text;
+            }
+        }
+        let request = &TableQuestion {
+            question,
+            ..request.clone()
+        };
         let engine = self.sql_engine()?;
         let dialect = engine.dialect().to_owned();
         let clock = Instant::now();
@@ -322,6 +345,17 @@ impl Groundwork {
         answer.usage = Some(usage);
         answer.mode = "generated".into();
         answer.text = reply.text.trim().to_owned();
+        if let Some(guard) = &guard {
+            let output = guard.check_output(&answer.text, None);
+            trace.guardrail.push(format!("output: {:?}", output.action));
+            if output.blocked {
+                answer.mode = "blocked".into();
+                answer.text = output.output_text;
+                answer.rows.clear();
+            } else if output.intervened() {
+                answer.text = output.output_text;
+            }
+        }
         Ok(answer)
     }
 
@@ -489,6 +523,28 @@ struct Trace {
     discovered: Vec<String>,
     attempts: Vec<SqlAttempt>,
     models: Vec<String>,
+    guardrail: Vec<String>,
+}
+
+/// The answer to a question the guardrail policy blocked: its message, nothing run.
+fn blocked(request: &TableQuestion, kb: &KnowledgeBase, text: String, trace: &Trace) -> TableAnswer {
+    TableAnswer {
+        knowledge_base: kb.name.clone(),
+        question: request.question.clone(),
+        mode: "blocked".into(),
+        text,
+        sql: None,
+        dialect: String::new(),
+        tables: Vec::new(),
+        columns: Vec::new(),
+        rows: Vec::new(),
+        truncated: false,
+        attempts: Vec::new(),
+        discovered: Vec::new(),
+        models: trace.models.clone(),
+        usage: None,
+        times: StageTimes::default(),
+    }
 }
 
 fn call(

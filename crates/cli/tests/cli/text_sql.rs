@@ -442,3 +442,54 @@ fn eval_tables_finds_bird_tables_from_the_question_alone() {
     assert!(report["all_gold_at_5"].as_f64().unwrap() >= 0.75, "{report}");
     assert!(report["mrr"].as_f64().unwrap() >= 0.85, "{report}");
 }
+
+#[test]
+fn the_guardrail_policy_screens_questions_and_answers_over_tables() {
+    let model = require_model!();
+    let env = TestHome::new(model);
+    let lake = lake(&env, false);
+    let script = env.root.join("script.json");
+    write(
+        &script,
+        serde_json::json!({ "Whose email comes first?": ["SELECT email FROM customers ORDER BY customer_id"] })
+            .to_string(),
+    );
+    let llm = FakeModel::start(&[("FAKE_LLM_SQL_SCRIPT", script.to_str().unwrap())]);
+    llm.configure(&env);
+    {
+        use std::io::Write;
+        let mut config = std::fs::OpenOptions::new()
+            .append(true)
+            .open(env.home.join("config.toml"))
+            .unwrap();
+        writeln!(
+            config,
+            "\n[guardrails.policies.strict]\nblocked_input_message = \"Not about that.\"\n\n\
+             [guardrails.policies.strict.sensitive_information]\nentities = [{{ type = \"EMAIL\" }}]\n\n\
+             [guardrails.policies.strict.words]\ncustom = [\"Project Falcon\"]"
+        )
+        .unwrap();
+    }
+    env.ok(&[
+        "kb",
+        "create",
+        "sales",
+        "--kind",
+        "tables",
+        "--guardrail",
+        "strict",
+    ]);
+    env.ok(&["source", "add", "sales", lake.to_str().unwrap()]);
+    env.json(&["sync", "sales"]);
+    let blocked = env.json(&["ask", "sales", "How many orders for Project Falcon?"]);
+    assert_eq!(blocked["mode"], "blocked", "{blocked}");
+    assert_eq!(blocked["text"], "Not about that.");
+    assert!(blocked["sql"].is_null());
+    let answer = env.json(&["ask", "sales", "Whose email comes first?"]);
+    assert_eq!(answer["mode"], "generated", "{answer}");
+    assert!(
+        !answer["text"].as_str().unwrap().contains("ada@example.com"),
+        "{answer}"
+    );
+    assert!(answer["text"].as_str().unwrap().contains("{EMAIL}"), "{answer}");
+}
