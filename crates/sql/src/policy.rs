@@ -372,6 +372,51 @@ impl GovernedTable {
     }
 }
 
+impl GovernedTable {
+    /// Whether `expr` is built only from columns no mask touches, literals, comparisons,
+    /// `AND`/`OR`/`NOT`, `IS [NOT] NULL`, `BETWEEN` and `IN` lists of literals — operations
+    /// that cannot raise an error on any row.
+    fn infallible_on_clear_columns(&self, expr: &Expr) -> bool {
+        use datafusion::logical_expr::{Between, BinaryExpr, Operator};
+        match expr {
+            Expr::Column(column) => {
+                self.schema.field_with_name(&column.name).is_ok()
+                    && !self.applied.masks.contains_key(&column.name)
+            }
+            Expr::Literal(..) => true,
+            Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+                matches!(
+                    op,
+                    Operator::Eq
+                        | Operator::NotEq
+                        | Operator::Lt
+                        | Operator::LtEq
+                        | Operator::Gt
+                        | Operator::GtEq
+                        | Operator::And
+                        | Operator::Or
+                        | Operator::IsDistinctFrom
+                        | Operator::IsNotDistinctFrom
+                ) && self.infallible_on_clear_columns(left)
+                    && self.infallible_on_clear_columns(right)
+            }
+            Expr::Not(inner) | Expr::IsNull(inner) | Expr::IsNotNull(inner) => {
+                self.infallible_on_clear_columns(inner)
+            }
+            Expr::Between(Between { expr, low, high, .. }) => {
+                self.infallible_on_clear_columns(expr)
+                    && matches!(**low, Expr::Literal(..))
+                    && matches!(**high, Expr::Literal(..))
+            }
+            Expr::InList(list) => {
+                self.infallible_on_clear_columns(&list.expr)
+                    && list.list.iter().all(|e| matches!(e, Expr::Literal(..)))
+            }
+            _ => false,
+        }
+    }
+}
+
 #[async_trait]
 impl TableProvider for GovernedTable {
     fn schema(&self) -> SchemaRef {
@@ -382,19 +427,42 @@ impl TableProvider for GovernedTable {
         TableType::Base
     }
 
-    /// Nothing is pushed in: the caller's predicates stay above the barrier.
+    /// Only predicates that cannot fail and read no masked column are taken in, and only as
+    /// a hint (`Inexact`: they also stay above the barrier). Inside, they may be evaluated on
+    /// rows the row filter hides — which reveals nothing, since such a predicate can neither
+    /// raise an error nor see a value a mask changes — and they let the scan skip data
+    /// (Parquet row groups, PostgreSQL `WHERE`). Anything else stays above the barrier, where
+    /// it only ever sees governed rows.
     fn supports_filters_pushdown(&self, filters: &[&Expr]) -> DfResult<Vec<TableProviderFilterPushDown>> {
-        Ok(vec![TableProviderFilterPushDown::Unsupported; filters.len()])
+        Ok(filters
+            .iter()
+            .map(|f| {
+                if self.infallible_on_clear_columns(f) {
+                    TableProviderFilterPushDown::Inexact
+                } else {
+                    TableProviderFilterPushDown::Unsupported
+                }
+            })
+            .collect())
     }
 
     async fn scan(
         &self,
         state: &dyn Session,
         projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
+        filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let mut builder = LogicalPlanBuilder::from(self.plan.clone());
+        // Checked again here: only what `supports_filters_pushdown` accepted may come in.
+        let hints: Vec<Expr> = filters
+            .iter()
+            .filter(|f| self.infallible_on_clear_columns(f))
+            .cloned()
+            .collect();
+        if let Some(hint) = datafusion::logical_expr::utils::conjunction(hints) {
+            builder = builder.filter(hint)?;
+        }
         if let Some(columns) = projection {
             builder = builder.project(columns.iter().map(|i| ident(self.schema.field(*i).name())))?;
         }

@@ -59,6 +59,19 @@ pub fn quote(identifier: &str) -> String {
     format!("\"{}\"", identifier.replace('"', "\"\""))
 }
 
+/// Types `approx_distinct` accepts as they are.
+fn hll_native(data_type: &DataType) -> bool {
+    data_type.is_integer()
+        || matches!(
+            data_type,
+            DataType::Utf8
+                | DataType::LargeUtf8
+                | DataType::Utf8View
+                | DataType::Binary
+                | DataType::LargeBinary
+        )
+}
+
 fn orderable(data_type: &DataType) -> bool {
     data_type.is_numeric()
         || matches!(
@@ -136,8 +149,12 @@ impl Embedded {
                 "CAST(NULL AS BIGINT)".to_owned()
             } else if exact {
                 format!("count(DISTINCT {c})")
-            } else {
+            } else if hll_native(data_type) {
                 format!("approx_distinct({c})")
+            } else {
+                // DataFusion's HyperLogLog takes integers, strings and binaries only; floats,
+                // decimals, dates and times are counted by their canonical text.
+                format!("approx_distinct(CAST({c} AS VARCHAR))")
             });
             if comparable {
                 selects.push(format!("CAST(min({c}) AS VARCHAR)"));

@@ -278,6 +278,10 @@ const QUERIES: &[&str] = &[
     "SELECT secret, count(*) AS n FROM a GROUP BY secret",
     "SELECT id FROM a WHERE 100 / (score - 50) > 1",
     "SELECT DISTINCT region FROM b",
+    // Predicates a scan may take in (infallible, on clear columns) and ones it may not (on
+    // masked columns): the result is the same either way.
+    "SELECT id, secret FROM a WHERE region IN ('eu', 'us') AND score BETWEEN 10 AND 60",
+    "SELECT id FROM a WHERE secret IS NOT NULL AND NOT (score < 20)",
 ];
 
 /// Queries naming `c`, which is never granted: always `not_found`.

@@ -217,3 +217,27 @@ fn results_are_bounded_and_formatted() {
     .unwrap();
     assert!(explained.explain.unwrap().contains("physical plan"));
 }
+
+#[test]
+fn large_tables_get_approximate_distinct_counts_for_every_type() {
+    // Past a million rows distinct counts are approximate (HyperLogLog); DataFusion's takes
+    // integers and strings only, so floats, decimals and dates go through their text.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("lake");
+    let rows = groundwork_sql::profile::EXACT_DISTINCT_ROWS as usize + 1;
+    let mut csv = String::with_capacity(rows * 24);
+    csv.push_str("id,price,day\n");
+    for i in 0..rows {
+        csv.push_str(&format!("{i},{}.5,2024-01-{:02}\n", i % 1000, i % 28 + 1));
+    }
+    write(&root.join("big.csv"), &csv);
+    let engine = engine();
+    let tables = discover(&engine, root.to_str().unwrap());
+    let profile = engine.profile(&tables[0], Limits::default()).unwrap();
+    assert_eq!(profile.rows, rows as u64);
+    let price = profile.columns.iter().find(|c| c.name == "price").unwrap();
+    assert!(!price.distinct_exact);
+    assert!((950..=1050).contains(&price.distinct), "{price:?}");
+    let day = profile.columns.iter().find(|c| c.name == "day").unwrap();
+    assert!((26..=30).contains(&day.distinct), "{day:?}");
+}
