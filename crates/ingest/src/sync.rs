@@ -454,18 +454,25 @@ impl SyncEngine<'_> {
                 modified_at: entry.modified_at,
             });
         }
-        let metadata = match &item.sidecar {
-            None => Map::new(),
+        let (metadata, declared_encoding) = match &item.sidecar {
+            None => (Map::new(), None),
             Some(sidecar) => match reader
                 .read(sidecar, 64 * 1024)
                 .map_err(|e| e.to_string())
-                .and_then(|b| parse::parse_sidecar(&b).map_err(|e| e.to_string()))
-            {
-                Ok(metadata) => metadata,
+                .and_then(|b| {
+                    let metadata = parse::parse_sidecar(&b).map_err(|e| e.to_string())?;
+                    Ok((metadata, parse::sidecar_encoding(&b)))
+                }) {
+                Ok(read) => read,
                 Err(message) => return fail(ErrorCode::BadSidecar, format!("{}: {message}", sidecar.uri)),
             },
         };
-        let extracted = match parse::parse_isolated(bytes.to_vec(), entry.uri.clone(), limits.clone()) {
+        let extracted = match parse::parse_isolated_declared(
+            bytes.to_vec(),
+            entry.uri.clone(),
+            limits.clone(),
+            declared_encoding,
+        ) {
             Ok(extracted) => extracted,
             Err(e) => return fail(e.code(), e.to_string()),
         };
@@ -493,6 +500,7 @@ impl SyncEngine<'_> {
             metadata,
             format: extracted.format.as_str().to_string(),
             encoding: extracted.encoding.clone(),
+            warnings: extracted.warnings.clone(),
             parser: parse::parser_version().to_string(),
             chunker: serde_json::to_string(&self.kb.config.chunking).unwrap_or_default(),
             embedder: self.embedder.fingerprint().to_string(),

@@ -23,6 +23,19 @@ pub struct KbStatus {
     /// Newest change-log sequence in the store.
     pub store_seq: u64,
     pub failures: Vec<DocumentFailure>,
+    /// Indexed documents the parser warned about (at most 1,000).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<DocumentWarning>,
+}
+
+/// An indexed document with what the parser noticed (an encoding guessed with low confidence,
+/// bytes replaced, text truncated).
+#[derive(Debug, Serialize)]
+pub struct DocumentWarning {
+    pub uri: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<String>,
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -102,7 +115,18 @@ impl Groundwork {
             .into_iter()
             .map(|(uri, code, message)| DocumentFailure { uri, code, message })
             .collect();
+        let warnings = self
+            .store()
+            .document_warnings(kb.id, 1000)?
+            .into_iter()
+            .map(|(uri, encoding, warnings)| DocumentWarning {
+                uri,
+                encoding,
+                warnings,
+            })
+            .collect();
         Ok(KbStatus {
+            warnings,
             store_seq: self.shared.store.last_change_seq(kb.id)?,
             knowledge_base: kb,
             sources,

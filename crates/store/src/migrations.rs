@@ -237,4 +237,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX sql_examples_by_kb ON sql_examples(kb_id);
     "#,
+    // 6: what the parser warned about on an indexed document (JSON array; NULL when nothing).
+    r#"
+    ALTER TABLE documents ADD COLUMN warnings TEXT;
+    "#,
 ];

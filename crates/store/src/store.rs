@@ -68,11 +68,17 @@ pub struct DocumentWrite {
     pub metadata: Map<String, Value>,
     pub format: String,
     pub encoding: Option<String>,
+    /// What the parser noticed but did not fail on (an encoding guessed with low confidence,
+    /// replaced bytes, truncation).
+    pub warnings: Vec<String>,
     pub parser: String,
     pub chunker: String,
     pub embedder: String,
     pub chunks: Vec<ChunkWrite>,
 }
+
+/// An indexed document's parser warnings: (URI, encoding, warnings).
+pub type DocumentWarnings = (String, Option<String>, Vec<String>);
 
 /// A new object version whose bytes hash the same as the indexed one: only the version fields
 /// move, the chunks stay.
@@ -447,6 +453,24 @@ impl Store {
         Ok(out)
     }
 
+    /// Indexed documents the parser warned about.
+    pub fn document_warnings(&self, kb_id: KbId, limit: usize) -> Result<Vec<DocumentWarnings>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT uri, encoding, warnings FROM documents
+             WHERE kb_id = ?1 AND warnings IS NOT NULL ORDER BY uri LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![kb_id, limit as i64], |r| {
+            let warnings: String = r.get(2)?;
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                serde_json::from_str(&warnings).unwrap_or_default(),
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Failed documents of a knowledge base: (uri, error code, message).
     pub fn failed_documents(&self, kb_id: KbId) -> Result<Vec<(String, String, String)>> {
         let conn = self.conn();
@@ -690,8 +714,8 @@ fn upsert_document(tx: &Transaction<'_>, kb_id: KbId, write: &DocumentWrite, now
     let document_id: DocumentId = tx.query_row(
         "INSERT INTO documents (kb_id, source_id, uri, object_version, size, modified_at,
              content_sha256, sidecar_version, metadata, format, encoding, parser, chunker, embedder,
-             failed_version, failed_sidecar_version, error_code, error_message, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, NULL, NULL, NULL, NULL, ?15)
+             failed_version, failed_sidecar_version, error_code, error_message, updated_at, warnings)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, NULL, NULL, NULL, NULL, ?15, ?16)
          ON CONFLICT (kb_id, uri) DO UPDATE SET
              source_id = excluded.source_id, object_version = excluded.object_version,
              size = excluded.size, modified_at = excluded.modified_at,
@@ -699,7 +723,7 @@ fn upsert_document(tx: &Transaction<'_>, kb_id: KbId, write: &DocumentWrite, now
              metadata = excluded.metadata, format = excluded.format, encoding = excluded.encoding,
              parser = excluded.parser, chunker = excluded.chunker, embedder = excluded.embedder,
              failed_version = NULL, failed_sidecar_version = NULL, error_code = NULL,
-             error_message = NULL, updated_at = excluded.updated_at
+             error_message = NULL, updated_at = excluded.updated_at, warnings = excluded.warnings
          RETURNING id",
         params![
             kb_id,
@@ -716,7 +740,8 @@ fn upsert_document(tx: &Transaction<'_>, kb_id: KbId, write: &DocumentWrite, now
             write.parser,
             write.chunker,
             write.embedder,
-            now
+            now,
+            (!write.warnings.is_empty()).then(|| serde_json::to_string(&write.warnings).expect("strings serialise"))
         ],
         |r| r.get(0),
     )?;

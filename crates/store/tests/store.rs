@@ -7,6 +7,7 @@ use serde_json::json;
 
 fn document(source_id: i64, uri: &str, texts: &[&str]) -> DocumentWrite {
     DocumentWrite {
+        warnings: Vec::new(),
         source_id,
         uri: uri.to_string(),
         object_version: Some("v1".into()),
@@ -39,7 +40,7 @@ fn document(source_id: i64, uri: &str, texts: &[&str]) -> DocumentWrite {
 fn documents_replace_atomically_and_log_changes() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("db")).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 5);
+    assert_eq!(store.schema_version().unwrap(), 6);
     let kb = store.create_kb("kb", &KnowledgeBaseConfig::default()).unwrap();
     assert!(matches!(
         store.create_kb("kb", &KnowledgeBaseConfig::default()),

@@ -109,3 +109,53 @@ fn hostile_files_fail_alone_with_reasons() {
     assert_eq!(status["failed_documents"], 6, "{status}");
     env.assert_indexes_match_store("hostile");
 }
+
+#[test]
+fn text_in_legacy_encodings_is_searchable_and_guesses_are_reported() {
+    let model = require_model!();
+    let env = TestHome::new(model);
+    let docs = env.folder("docs");
+    let fixtures =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ingest/tests/fixtures/encodings");
+    for name in ["ja-shift_jis.txt", "ru-koi8-r.txt", "ar-windows-1256.txt"] {
+        std::fs::copy(fixtures.join(name), docs.join(name)).unwrap();
+    }
+    // Too short to guess: decoded, with a warning on the document; a sidecar can say.
+    write(&docs.join("short.txt"), b"Cr\xe8me \xe0 8 h.");
+    write(
+        &docs.join("told.txt"),
+        b"\xf4\xd2\xc1\xd7\xc1 \xcc\xc5\xd4\xcf\xcd.",
+    );
+    write(
+        &docs.join("told.txt.metadata.json"),
+        r#"{"metadataAttributes": {}, "encoding": "koi8-r"}"#,
+    );
+    env.ok(&["kb", "create", "world"]);
+    env.ok(&["source", "add", "world", docs.to_str().unwrap()]);
+    let report = env.json(&["sync", "world"]);
+    assert_eq!(report["added"], 5, "{report}");
+    for (query, file) in [
+        ("оплачиваемый отпуск", "ru-koi8-r.txt"),
+        ("الإجازة السنوية", "ar-windows-1256.txt"),
+        ("Трава летом", "told.txt"),
+    ] {
+        let hits = env.json(&["search", "world", query, "--search-type", "lexical"]);
+        let uris = TestHome::hit_uris(&hits);
+        assert!(!uris.is_empty(), "{query}: {hits}");
+        assert_eq!(file_name(&uris[0]), file, "{query}: {hits}");
+    }
+    let status = env.json(&["kb", "show", "world"]);
+    let warned: Vec<&str> = status["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| file_name(w["uri"].as_str().unwrap()))
+        .collect();
+    assert_eq!(warned, ["short.txt"], "{status}");
+    assert!(
+        status["warnings"][0]["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("low confidence")
+    );
+}

@@ -1,15 +1,24 @@
-//! Text decoding for the text formats: UTF-8 (BOM stripped), UTF-16 LE/BE (by BOM, or by the
-//! tell-tale pattern of zero bytes when the BOM is missing), and Windows-1252 as the fallback
-//! for bytes that are not valid UTF-8. Decoding is done by hand; it is small and keeps the
-//! dependency tree lean.
+//! Text decoding for the text formats, as browsers do it: a byte order mark wins (UTF-8,
+//! UTF-16 LE/BE; BOM-less UTF-16 is recognised by its pattern of zero bytes); then valid UTF-8;
+//! then the encoding the document declares (a sidecar's `encoding`, HTML `<meta charset>` or
+//! `http-equiv`, an XML declaration); then Mozilla's detector (`chardetng`, the one Firefox
+//! uses) guesses among the legacy encodings. Decoding itself is `encoding_rs` (the WHATWG
+//! Encoding Standard). A guess the detector is not confident about, and any byte sequence an
+//! encoding cannot map, is a warning on the document — never silent mojibake.
 //!
 //! Also hosts the binary-content heuristics: NUL bytes in the first 8 KiB, or a high ratio of
 //! control characters, mean "not text".
 
 use super::ParseError;
+use encoding_rs::Encoding;
 
 /// How much of the input the heuristics look at.
 const SNIFF_LEN: usize = 8 * 1024;
+/// Non-ASCII bytes below which a detector's guess is reported as of low confidence.
+const MIN_EVIDENCE: usize = 16;
+/// How far into a document a charset declaration is looked for (HTML's prescan reads 1 KiB;
+/// real pages often put it later).
+const DECLARATION_LEN: usize = 4 * 1024;
 
 pub(crate) struct Decoded {
     pub(crate) text: String,
@@ -18,7 +27,9 @@ pub(crate) struct Decoded {
 }
 
 /// Decodes text bytes, or fails with [`ParseError::Binary`] when they are not text.
-pub(crate) fn decode(bytes: &[u8]) -> Result<Decoded, ParseError> {
+/// `declared` is an encoding label from outside the bytes (a sidecar), which wins over any
+/// declaration inside them; an unknown label is a warning and is ignored.
+pub(crate) fn decode(bytes: &[u8], declared: Option<&str>) -> Result<Decoded, ParseError> {
     let mut warnings = Vec::new();
     let (text, encoding) = if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
         (utf8_lossy(rest, &mut warnings), "utf-8")
@@ -34,9 +45,37 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Decoded, ParseError> {
         if bytes[..bytes.len().min(SNIFF_LEN)].contains(&0) {
             return Err(ParseError::Binary);
         }
-        match std::str::from_utf8(bytes) {
-            Ok(s) => (s.to_owned(), "utf-8"),
-            Err(_) => (windows_1252(bytes), "windows-1252"),
+        let outside = declared.and_then(|label| match Encoding::for_label(label.trim().as_bytes()) {
+            Some(encoding) => Some(encoding),
+            None => {
+                warnings.push(format!(
+                    "the sidecar's encoding `{label}` is not a known label; ignored"
+                ));
+                None
+            }
+        });
+        match (outside, std::str::from_utf8(bytes)) {
+            (None, Ok(s)) => (s.to_owned(), "utf-8"),
+            (Some(encoding), _) => legacy(bytes, encoding, &mut warnings),
+            (None, Err(_)) => match declared_inside(bytes) {
+                Some(encoding) => legacy(bytes, encoding, &mut warnings),
+                None => {
+                    let mut detector = chardetng::EncodingDetector::new();
+                    detector.feed(bytes, true);
+                    let (encoding, ranked) = detector.guess_assess(None, false);
+                    // The detector scores byte patterns; with few non-ASCII bytes there is
+                    // little to score, whatever it says.
+                    let evidence = bytes.iter().filter(|&&b| b >= 0x80).count();
+                    if !ranked || evidence < MIN_EVIDENCE {
+                        warnings.push(format!(
+                            "the text is not UTF-8 and declares no encoding; decoded as {}, a guess of low \
+                             confidence (set \"encoding\" in the document's sidecar to be sure)",
+                            encoding.name()
+                        ));
+                    }
+                    legacy(bytes, encoding, &mut warnings)
+                }
+            },
         }
     };
     if control_ratio_too_high(&text) {
@@ -47,6 +86,122 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Decoded, ParseError> {
         encoding,
         warnings,
     })
+}
+
+/// Decodes with a non-UTF-8 encoding; unmappable bytes become U+FFFD with a warning.
+fn legacy(bytes: &[u8], encoding: &'static Encoding, warnings: &mut Vec<String>) -> (String, &'static str) {
+    let (text, had_errors) = encoding.decode_without_bom_handling(bytes);
+    if had_errors {
+        warnings.push(format!(
+            "byte sequences that are not {} were replaced with U+FFFD",
+            encoding.name()
+        ));
+    }
+    (text.into_owned(), lower_name(encoding))
+}
+
+/// The encoding's name as documents report it (`shift_jis`, `windows-1251`).
+fn lower_name(encoding: &'static Encoding) -> &'static str {
+    const NAMES: &[(&str, &str)] = &[
+        ("Shift_JIS", "shift_jis"),
+        ("EUC-JP", "euc-jp"),
+        ("ISO-2022-JP", "iso-2022-jp"),
+        ("EUC-KR", "euc-kr"),
+        ("Big5", "big5"),
+        ("GBK", "gbk"),
+        ("gb18030", "gb18030"),
+        ("KOI8-R", "koi8-r"),
+        ("KOI8-U", "koi8-u"),
+        ("IBM866", "ibm866"),
+        ("UTF-8", "utf-8"),
+    ];
+    let name = encoding.name();
+    NAMES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map_or(name, |(_, lower)| lower)
+}
+
+/// The charset a document declares in its first bytes: `<meta charset=…>`, `<meta
+/// http-equiv="Content-Type" content="…; charset=…">`, or `<?xml … encoding="…"?>`. UTF-16
+/// labels are ignored (bytes that got this far are not UTF-16), as HTML's prescan does.
+fn declared_inside(bytes: &[u8]) -> Option<&'static Encoding> {
+    let head = &bytes[..bytes.len().min(DECLARATION_LEN)];
+    let lower: Vec<u8> = head.iter().map(u8::to_ascii_lowercase).collect();
+    let label = if lower.starts_with(b"<?xml") {
+        let end = lower.iter().position(|&b| b == b'>').unwrap_or(lower.len());
+        attribute_value(&lower[..end], b"encoding")
+    } else {
+        let mut found = None;
+        let mut at = 0;
+        while let Some(offset) = find(&lower[at..], b"<meta") {
+            let start = at + offset;
+            let end = lower[start..]
+                .iter()
+                .position(|&b| b == b'>')
+                .map_or(lower.len(), |e| start + e);
+            let tag = &lower[start..end];
+            found = attribute_value(tag, b"charset").or_else(|| {
+                let content = attribute_value(tag, b"content")?;
+                let at = find(content, b"charset=")? + b"charset=".len();
+                let rest = &content[at..];
+                let end = rest
+                    .iter()
+                    .position(|&b| b == b';' || b == b' ')
+                    .unwrap_or(rest.len());
+                Some(&rest[..end])
+            });
+            if found.is_some() {
+                break;
+            }
+            at = end;
+        }
+        found
+    }?;
+    let label = label
+        .iter()
+        .copied()
+        .filter(|b| !matches!(b, b'"' | b'\''))
+        .collect::<Vec<u8>>();
+    let encoding = Encoding::for_label(&label)?;
+    (encoding != encoding_rs::UTF_16LE && encoding != encoding_rs::UTF_16BE).then_some(encoding)
+}
+
+/// The value of `name=` in a lower-cased tag, quoted or not.
+fn attribute_value<'a>(tag: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    let mut at = 0;
+    while let Some(offset) = find(&tag[at..], name) {
+        let start = at + offset;
+        let before_ok = start == 0 || !tag[start - 1].is_ascii_alphanumeric() && tag[start - 1] != b'-';
+        let mut i = start + name.len();
+        while i < tag.len() && tag[i] == b' ' {
+            i += 1;
+        }
+        if before_ok && i < tag.len() && tag[i] == b'=' {
+            i += 1;
+            while i < tag.len() && tag[i] == b' ' {
+                i += 1;
+            }
+            let (quote, from) = match tag.get(i) {
+                Some(&q @ (b'"' | b'\'')) => (Some(q), i + 1),
+                _ => (None, i),
+            };
+            let end = tag[from..]
+                .iter()
+                .position(|&b| match quote {
+                    Some(q) => b == q,
+                    None => b == b' ' || b == b'/' || b == b';' || b == b'?',
+                })
+                .map_or(tag.len(), |e| from + e);
+            return Some(&tag[from..end]);
+        }
+        at = start + name.len();
+    }
+    None
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 /// Cheap check used for files of unknown type: NULs (outside UTF-16 text) or many control
@@ -144,24 +299,4 @@ fn control_ratio_too_high(text: &str) -> bool {
         }
     }
     total > 0 && controls * 10 > total
-}
-
-/// Windows-1252 code points for bytes 0x80..=0x9F (the five undefined bytes map to the C1
-/// control with the same value, as the WHATWG Encoding Standard does; they are then dropped by
-/// normalisation). The other bytes map to the same code point as in ISO-8859-1.
-const CP1252_HIGH: [char; 32] = [
-    '\u{20AC}', '\u{0081}', '\u{201A}', '\u{0192}', '\u{201E}', '\u{2026}', '\u{2020}', '\u{2021}',
-    '\u{02C6}', '\u{2030}', '\u{0160}', '\u{2039}', '\u{0152}', '\u{008D}', '\u{017D}', '\u{008F}',
-    '\u{0090}', '\u{2018}', '\u{2019}', '\u{201C}', '\u{201D}', '\u{2022}', '\u{2013}', '\u{2014}',
-    '\u{02DC}', '\u{2122}', '\u{0161}', '\u{203A}', '\u{0153}', '\u{009D}', '\u{017E}', '\u{0178}',
-];
-
-fn windows_1252(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|&b| match b {
-            0x80..=0x9F => CP1252_HIGH[usize::from(b - 0x80)],
-            _ => char::from(b),
-        })
-        .collect()
 }

@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use super::{Extracted, ParseError, ParseLimits, parse};
+use super::{Extracted, ParseError, ParseLimits};
 
 /// Stack for parser threads: generous, because some PDF structures are parsed recursively and
 /// a stack overflow aborts the whole process (it cannot be caught). Only touched pages are
@@ -53,8 +53,20 @@ pub fn parse_isolated(
     path_hint: String,
     limits: ParseLimits,
 ) -> Result<Extracted, ParseError> {
+    parse_isolated_declared(bytes, path_hint, limits, None)
+}
+
+/// [`parse_isolated`] with a declared text encoding (see `parse_declared`).
+pub fn parse_isolated_declared(
+    bytes: Vec<u8>,
+    path_hint: String,
+    limits: ParseLimits,
+    declared_encoding: Option<String>,
+) -> Result<Extracted, ParseError> {
     let timeout = limits.timeout;
-    run_isolated(timeout, move || parse(&bytes, &path_hint, &limits))
+    run_isolated(timeout, move || {
+        super::parse_declared(&bytes, &path_hint, &limits, declared_encoding.as_deref())
+    })
 }
 
 /// Runs any parse job `f` the way [`parse_isolated`] runs [`parse`]: on its own thread, with

@@ -32,8 +32,8 @@ use std::time::Duration;
 use groundwork_core::ErrorCode;
 use serde::{Deserialize, Serialize};
 
-pub use isolate::{isolated_parsers_running, parse_isolated, run_isolated};
-pub use sidecar::{MAX_SIDECAR_BYTES, is_sidecar, parse_sidecar};
+pub use isolate::{isolated_parsers_running, parse_isolated, parse_isolated_declared, run_isolated};
+pub use sidecar::{MAX_SIDECAR_BYTES, is_sidecar, parse_sidecar, sidecar_encoding};
 
 use builder::TextBuilder;
 
@@ -291,6 +291,17 @@ fn sniff(bytes: &[u8]) -> Sniffed {
 /// [`ParseError::Panic`], but a hostile PDF can also make it loop for a long time; use
 /// [`parse_isolated`] for untrusted input.
 pub fn parse(bytes: &[u8], path_hint: &str, limits: &ParseLimits) -> Result<Extracted, ParseError> {
+    parse_declared(bytes, path_hint, limits, None)
+}
+
+/// [`parse`], with the text encoding declared from outside the bytes (a sidecar's
+/// `encoding`), which wins over detection and in-document declarations.
+pub fn parse_declared(
+    bytes: &[u8],
+    path_hint: &str,
+    limits: &ParseLimits,
+    declared_encoding: Option<&str>,
+) -> Result<Extracted, ParseError> {
     let size = bytes.len() as u64;
     if size > limits.max_bytes {
         return Err(ParseError::TooLarge {
@@ -352,7 +363,7 @@ pub fn parse(bytes: &[u8], path_hint: &str, limits: &ParseLimits) -> Result<Extr
             headings = docx::parse(bytes, limits, &mut b)?;
         }
         _ => {
-            let decoded = encoding::decode(bytes)?;
+            let decoded = encoding::decode(bytes, declared_encoding)?;
             warnings.extend(decoded.warnings);
             encoding_name = Some(decoded.encoding.to_owned());
             if decoded.text.trim().is_empty() {

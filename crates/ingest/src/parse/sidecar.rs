@@ -17,6 +17,9 @@
 //! `"access": {"read": ["group:finance", "user:alice"]}`; it is kept under the `access` key of
 //! the document's metadata, where the access decision reads it. A malformed ACL fails the
 //! document rather than indexing it without its restriction.
+//!
+//! A top-level `"encoding": "shift_jis"` (a WHATWG label) says how the document's text is
+//! encoded, overriding detection and any declaration inside the document ([`sidecar_encoding`]).
 
 use serde_json::{Map, Value};
 
@@ -87,6 +90,14 @@ pub fn parse_sidecar(bytes: &[u8]) -> Result<Map<String, Value>, ParseError> {
         }
     }
     Ok(out)
+}
+
+/// The encoding a sidecar declares for its document's text, if any (a string at the top level
+/// under `encoding`). Read after [`parse_sidecar`] accepted the file.
+pub fn sidecar_encoding(bytes: &[u8]) -> Option<String> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let root: Value = serde_json::from_slice(bytes).ok()?;
+    root.get("encoding")?.as_str().map(str::to_owned)
 }
 
 /// The metadata key of a document's ACL.

@@ -158,6 +158,79 @@ fn utf16_without_bom_is_detected_not_binary() {
     assert_eq!(e.encoding.as_deref(), Some("utf-16le"));
 }
 
+/// Real text in thirteen legacy encodings (CJK, Cyrillic, Greek, Hebrew, Arabic, Central
+/// European, Turkish), written by Python's codecs: each decodes to its exact text, named.
+#[test]
+fn legacy_encodings_are_detected_and_decoded() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/encodings");
+    let expected: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(dir.join("expected.json")).unwrap()).unwrap();
+    assert!(expected.len() >= 10);
+    let mut wrong = Vec::new();
+    for (name, text) in &expected {
+        let bytes = std::fs::read(dir.join(format!("{name}.txt"))).unwrap();
+        assert!(std::str::from_utf8(&bytes).is_err(), "{name} must not be UTF-8");
+        let e = ok(&bytes, &format!("{name}.txt"));
+        if e.text != text.as_str().unwrap() {
+            wrong.push(format!("{name}: decoded as {:?}: {}", e.encoding, e.text));
+        }
+        assert!(
+            e.warnings.iter().all(|w| !w.contains("U+FFFD")),
+            "{name}: {:?}",
+            e.warnings
+        );
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn declared_encodings_win_over_guessing() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/encodings");
+    let html = ok(
+        &std::fs::read(dir.join("declared-meta.html")).unwrap(),
+        "declared-meta.html",
+    );
+    assert_eq!(html.encoding.as_deref(), Some("windows-1251"));
+    assert!(html.text.contains("Отпуск двадцать дней."), "{}", html.text);
+    let xml = ok(
+        &std::fs::read(dir.join("declared-decl.xml")).unwrap(),
+        "declared-decl.xml",
+    );
+    assert_eq!(xml.encoding.as_deref(), Some("shift_jis"));
+    assert!(xml.text.contains("有給休暇は二十日です。"), "{}", xml.text);
+    // A sidecar's label wins over everything inside the bytes; an unknown one is a warning.
+    let bytes = std::fs::read(dir.join("ru-windows-1251.txt")).unwrap();
+    let forced =
+        groundwork_ingest::parse::parse_declared(&bytes, "r.txt", &ParseLimits::default(), Some("koi8-r"))
+            .unwrap();
+    assert_eq!(forced.encoding.as_deref(), Some("koi8-r"));
+    let unknown =
+        groundwork_ingest::parse::parse_declared(&bytes, "r.txt", &ParseLimits::default(), Some("klingon"))
+            .unwrap();
+    assert_eq!(unknown.encoding.as_deref(), Some("windows-1251"));
+    assert!(
+        unknown.warnings.iter().any(|w| w.contains("klingon")),
+        "{:?}",
+        unknown.warnings
+    );
+    assert_eq!(
+        groundwork_ingest::parse::sidecar_encoding(br#"{"metadataAttributes": {}, "encoding": "gbk"}"#)
+            .as_deref(),
+        Some("gbk")
+    );
+}
+
+#[test]
+fn a_guess_of_low_confidence_is_a_warning() {
+    // Four high bytes are too little to tell an encoding by: decoded, and said so.
+    let e = ok(b"id \xe9\xe8 \xfc\xf1 ok", "short.txt");
+    assert!(
+        e.warnings.iter().any(|w| w.contains("low confidence")),
+        "{:?}",
+        e.warnings
+    );
+}
+
 #[test]
 fn latin1_fallback() {
     // "café naïve" in Latin-1, plus Windows-1252 curly quotes and euro sign.
@@ -167,10 +240,19 @@ fn latin1_fallback() {
 }
 
 #[test]
-fn invalid_utf8_falls_back_to_windows_1252() {
+fn invalid_utf8_is_decoded_by_a_guess_that_says_so() {
     let e = ok(b"ok \xc3\x28 bad", "x.txt");
-    assert_eq!(e.text, "ok Ã( bad");
-    assert_eq!(e.encoding.as_deref(), Some("windows-1252"));
+    assert!(
+        e.text.starts_with("ok ") && e.text.ends_with("( bad"),
+        "{}",
+        e.text
+    );
+    assert_ne!(e.encoding.as_deref(), Some("utf-8"));
+    assert!(
+        e.warnings.iter().any(|w| w.contains("low confidence")),
+        "{:?}",
+        e.warnings
+    );
 }
 
 #[test]
