@@ -427,18 +427,19 @@ impl TableProvider for GovernedTable {
         TableType::Base
     }
 
-    /// Only predicates that cannot fail and read no masked column are taken in, and only as
-    /// a hint (`Inexact`: they also stay above the barrier). Inside, they may be evaluated on
-    /// rows the row filter hides — which reveals nothing, since such a predicate can neither
-    /// raise an error nor see a value a mask changes — and they let the scan skip data
-    /// (Parquet row groups, PostgreSQL `WHERE`). Anything else stays above the barrier, where
-    /// it only ever sees governed rows.
+    /// Only predicates that cannot fail and read no masked column are taken in (`Exact`: the
+    /// scan applies them over the governed rows, so they are not evaluated twice). Inside,
+    /// they may be evaluated on rows the row filter hides — which reveals nothing, since such
+    /// a predicate can neither raise an error nor see a value a mask changes — and they let
+    /// the scan skip data (Parquet row groups, PostgreSQL `WHERE`). Anything else stays above
+    /// the barrier, where it only ever sees governed rows. (The barrier passes no statistics
+    /// up: with them, join reordering changed which queries fail in the oracle property test.)
     fn supports_filters_pushdown(&self, filters: &[&Expr]) -> DfResult<Vec<TableProviderFilterPushDown>> {
         Ok(filters
             .iter()
             .map(|f| {
                 if self.infallible_on_clear_columns(f) {
-                    TableProviderFilterPushDown::Inexact
+                    TableProviderFilterPushDown::Exact
                 } else {
                     TableProviderFilterPushDown::Unsupported
                 }
@@ -525,5 +526,10 @@ impl ExecutionPlan for PolicyBarrierExec {
 
     fn execute(&self, partition: usize, context: Arc<TaskContext>) -> DfResult<SendableRecordBatchStream> {
         self.input.execute(partition, context)
+    }
+
+    /// Batches pass through unchanged, in order.
+    fn maintains_input_order(&self) -> Vec<bool> {
+        vec![true]
     }
 }
