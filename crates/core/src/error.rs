@@ -117,6 +117,8 @@ error_codes! {
         "The format is recognised but not supported.";
     TooDeep = "too_deep", None, None, Document,
         "Nesting (JSON, XML, folders) is deeper than the parser's bound.";
+    TooWide = "too_wide", None, None, Document,
+        "A table file (CSV, TSV) has more columns than `[ingest] max_table_columns`.";
     ZipBomb = "zip_bomb", None, None, Document,
         "A compressed entry expands past its size or ratio bound.";
     Panic = "panic", None, None, Document,

@@ -35,13 +35,34 @@ pub type ChunkId = i64;
 /// Milliseconds since the Unix epoch, the one time representation in the store.
 pub type UnixMillis = i64;
 
-/// Current time as [`UnixMillis`].
+/// Current time as [`UnixMillis`]: the one clock that expiry (grants, tokens), audit times
+/// and the store read.
 pub fn now_millis() -> UnixMillis {
     use std::time::{SystemTime, UNIX_EPOCH};
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+        .saturating_add(clock_skew_ms())
+}
+
+/// Debug builds only (which the test suite runs): `GROUNDWORK_TEST_CLOCK_SKEW_MS` moves
+/// [`now_millis`] forward or back, so tests of expiry run the binary "an hour later" instead of
+/// sleeping. Release builds have no such variable.
+#[cfg(debug_assertions)]
+fn clock_skew_ms() -> i64 {
+    static SKEW: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *SKEW.get_or_init(|| {
+        std::env::var("GROUNDWORK_TEST_CLOCK_SKEW_MS")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    })
+}
+
+#[cfg(not(debug_assertions))]
+fn clock_skew_ms() -> i64 {
+    0
 }
 
 /// Formats [`UnixMillis`] as RFC 3339 (UTC, millisecond precision).

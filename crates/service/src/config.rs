@@ -2,6 +2,8 @@
 
 use crate::ServiceError;
 use groundwork_index::SearchType;
+use groundwork_ingest::parse::ParseLimits;
+use groundwork_ingest::sync::SyncOptions;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -137,6 +139,23 @@ pub struct SearchConfig {
     pub fusion_depth: usize,
     /// Longest query accepted, in bytes.
     pub max_query_bytes: usize,
+    /// Knowledge bases with at least this many chunks get an HNSW graph for semantic search;
+    /// smaller ones are scanned exactly.
+    pub ann_min_chunks: usize,
+    /// A permission-restricted semantic search scans exactly (instead of walking the graph)
+    /// when the reader may see at most this many chunks, or at most 30% of them.
+    pub filter_exact_max_chunks: usize,
+}
+
+impl SearchConfig {
+    /// The vector index's settings these make.
+    pub fn vector_config(&self) -> groundwork_index::VectorConfig {
+        groundwork_index::VectorConfig {
+            exact_threshold: self.ann_min_chunks.max(1),
+            filter_exact_max: self.filter_exact_max_chunks,
+            ..groundwork_index::VectorConfig::default()
+        }
+    }
 }
 
 impl Default for SearchConfig {
@@ -148,6 +167,8 @@ impl Default for SearchConfig {
             semantic_weight: 1.0,
             fusion_depth: 100,
             max_query_bytes: 8 * 1024,
+            ann_min_chunks: groundwork_index::VectorConfig::default().exact_threshold,
+            filter_exact_max_chunks: groundwork_index::VectorConfig::default().filter_exact_max,
         }
     }
 }
@@ -155,15 +176,59 @@ impl Default for SearchConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct IngestConfig {
+    /// Largest object read at all (`too_large` above it).
     pub max_file_bytes: u64,
+    /// Wall-clock limit of one document's parse (`timeout` above it).
     pub parse_timeout_secs: u64,
+    /// Most characters extracted from one document; the rest is cut with a warning.
+    pub max_extracted_chars: usize,
+    /// Most characters extracted per input byte (floor 64 Ki characters); the rest is cut
+    /// with a warning.
+    pub max_chars_per_byte: usize,
+    /// Most columns of a CSV/TSV file (`too_wide` above it).
+    pub max_table_columns: usize,
+    /// Most cells read from a CSV/TSV file; the rest is cut with a warning.
+    pub max_table_cells: usize,
+    /// Most chunks indexed from one document; the rest is left out with a warning.
+    pub max_chunks_per_document: usize,
+    /// Documents committed per store transaction during a sync (smaller: progress survives a
+    /// kill sooner; larger: fewer commits).
+    pub commit_batch_documents: usize,
 }
 
 impl Default for IngestConfig {
     fn default() -> Self {
+        let parse = ParseLimits::default();
+        let sync = SyncOptions::default();
         IngestConfig {
-            max_file_bytes: 64 * 1024 * 1024,
-            parse_timeout_secs: 30,
+            max_file_bytes: parse.max_bytes,
+            parse_timeout_secs: parse.timeout.as_secs(),
+            max_extracted_chars: parse.max_extracted_chars,
+            max_chars_per_byte: parse.max_chars_per_byte,
+            max_table_columns: parse.max_table_columns,
+            max_table_cells: parse.max_table_cells,
+            max_chunks_per_document: sync.max_chunks_per_document,
+            commit_batch_documents: sync.commit_batch_documents,
+        }
+    }
+}
+
+impl IngestConfig {
+    /// The parser's limits and the sync's options these settings make.
+    pub fn sync_options(&self) -> SyncOptions {
+        SyncOptions {
+            parse_limits: ParseLimits {
+                max_bytes: self.max_file_bytes,
+                timeout: std::time::Duration::from_secs(self.parse_timeout_secs),
+                max_extracted_chars: self.max_extracted_chars,
+                max_chars_per_byte: self.max_chars_per_byte,
+                max_table_columns: self.max_table_columns,
+                max_table_cells: self.max_table_cells,
+                ..ParseLimits::default()
+            },
+            max_chunks_per_document: self.max_chunks_per_document,
+            commit_batch_documents: self.commit_batch_documents.max(1),
+            ..SyncOptions::default()
         }
     }
 }

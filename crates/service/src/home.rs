@@ -215,6 +215,7 @@ impl Groundwork {
             kb.id,
             embedder.fingerprint(),
             embedder.dimension(),
+            self.shared.config.search.vector_config(),
         )?)
     }
 

@@ -7,11 +7,9 @@
 use crate::error::ServiceError;
 use crate::home::Groundwork;
 use groundwork_core::{KbKind, KnowledgeBase, KnowledgeBaseConfig, Source, SourceConfig};
-use groundwork_ingest::parse::ParseLimits;
-use groundwork_ingest::sync::{SyncEngine, SyncObserver, SyncOptions, SyncReport};
+use groundwork_ingest::sync::{SyncEngine, SyncObserver, SyncReport};
 use groundwork_objects::{Connection, Location};
 use serde::Serialize;
-use std::time::Duration;
 
 #[derive(Debug, Serialize)]
 pub struct KbStatus {
@@ -51,6 +49,9 @@ pub struct IndexStatus {
     pub lexical_chunks: u64,
     pub lexical_seq: u64,
     pub vectors: usize,
+    /// Whether semantic search walks an HNSW graph (at least `[search] ann_min_chunks`
+    /// vectors) rather than scanning exactly.
+    pub ann: bool,
     pub store_chunks: u64,
     pub store_seq: u64,
 }
@@ -148,6 +149,8 @@ impl Groundwork {
             lexical_chunks: indexes.lexical.num_chunks(),
             lexical_seq: indexes.lexical.watermark()?,
             vectors: indexes.vectors.len(),
+            ann: indexes.vectors.has_ann()
+                && indexes.vectors.len() >= indexes.vectors.config().exact_threshold,
             store_chunks,
             store_seq: self.shared.store.last_change_seq(kb.id)?,
         })
@@ -238,14 +241,7 @@ impl Groundwork {
                 kb: &kb,
                 embedder: embedder.as_ref(),
                 indexes: &loaded.live,
-                options: SyncOptions {
-                    parse_limits: ParseLimits {
-                        max_bytes: self.shared.config.ingest.max_file_bytes,
-                        timeout: Duration::from_secs(self.shared.config.ingest.parse_timeout_secs),
-                        ..ParseLimits::default()
-                    },
-                    ..SyncOptions::default()
-                },
+                options: self.shared.config.ingest.sync_options(),
             };
             Ok(engine.run(&readers, observer)?)
         })

@@ -43,6 +43,30 @@ fn spawn_sync(env: &TestHome, kb: &str) -> Child {
         .expect("spawn sync")
 }
 
+/// Sync runs of a knowledge base marked running in the store.
+fn running_syncs(env: &TestHome, kb: &str) -> usize {
+    let conn = rusqlite::Connection::open(env.home.join("groundwork.db")).unwrap();
+    conn.query_row(
+        "SELECT count(*) FROM sync_runs r JOIN knowledge_bases k ON k.id = r.kb_id
+         WHERE k.name = ?1 AND r.status = 'running'",
+        [kb],
+        |r| r.get::<_, i64>(0),
+    )
+    .unwrap() as usize
+}
+
+/// Documents of a knowledge base committed to the store, read straight from SQLite.
+fn document_count(env: &TestHome, kb: &str) -> usize {
+    let conn = rusqlite::Connection::open(env.home.join("groundwork.db")).unwrap();
+    conn.query_row(
+        "SELECT count(*) FROM documents d JOIN knowledge_bases k ON k.id = d.kb_id
+         WHERE k.name = ?1 AND d.content_sha256 IS NOT NULL",
+        [kb],
+        |r| r.get::<_, i64>(0),
+    )
+    .unwrap() as usize
+}
+
 /// (uri, ordinal, text) of every chunk of a knowledge base, read straight from SQLite.
 fn chunk_rows(env: &TestHome, kb: &str) -> Vec<(String, i64, String)> {
     let conn = rusqlite::Connection::open(env.home.join("groundwork.db")).unwrap();
@@ -63,17 +87,34 @@ fn killed_syncs_converge_to_exactly_the_right_chunks() {
     let model = require_model!();
     let env = TestHome::new(model);
     let docs = corpus(&env);
+    // Small commit batches, so that kills land between commits as well as inside them.
+    let config = env.home.join("config.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("commit_batch_documents = 32"), "{text}");
+    std::fs::write(
+        &config,
+        text.replace("commit_batch_documents = 32", "commit_batch_documents = 4"),
+    )
+    .unwrap();
     env.ok(&["kb", "create", "crashy"]);
     env.ok(&["source", "add", "crashy", docs.to_str().unwrap()]);
 
     // Kill at increasing delays: early (listing, model load), mid-batch, during index updates.
     let mut kills = 0;
+    // Kills that landed after some but not all documents had committed: the case the store's
+    // per-batch transactions exist for.
+    let mut partial_kills = 0;
     for delay_ms in [150u64, 400, 700, 1000, 1400, 1900, 2500, 3200, 4000, 5000] {
         let mut child = spawn_sync(&env, "crashy");
         std::thread::sleep(Duration::from_millis(delay_ms));
         if child.try_wait().unwrap().is_none() {
             child.kill().unwrap(); // SIGKILL
             kills += 1;
+            child.wait().unwrap();
+            let committed = document_count(&env, "crashy");
+            if committed > 0 && committed < DOCUMENTS - 1 {
+                partial_kills += 1;
+            }
         }
         child.wait().unwrap();
         // Change the corpus between kills too: an update and a delete must survive crashes.
@@ -88,6 +129,10 @@ fn killed_syncs_converge_to_exactly_the_right_chunks() {
     assert!(
         kills >= 3,
         "the sync finished too fast to be killed mid-way ({kills} kills)"
+    );
+    assert!(
+        partial_kills >= 1,
+        "no kill landed between two commits ({kills} kills): nothing here tested a partial sync"
     );
 
     let last = env.json(&["sync", "crashy"]);
@@ -136,6 +181,36 @@ fn killed_syncs_converge_to_exactly_the_right_chunks() {
             .contains("rewritten after a crash")
     );
 
+    // The vectors agree with the clean sync, not only in number: semantic searches rank the
+    // same chunks with the same scores in both knowledge bases.
+    for query in [
+        "melting ice sheets",
+        "music instruments with strings",
+        "import taxes",
+    ] {
+        let ranked = |kb: &str| -> Vec<(String, String, String)> {
+            let hits = env.json(&["search", kb, query, "-k", "8", "--search-type", "semantic"]);
+            hits["hits"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| {
+                    (
+                        crate::support::file_name(h["uri"].as_str().unwrap()).to_string(),
+                        h["content"].as_str().unwrap().to_string(),
+                        format!("{:.5}", h["score"].as_f64().unwrap()),
+                    )
+                })
+                .collect()
+        };
+        let (crashed, clean) = (ranked("crashy"), ranked("reference"));
+        assert_eq!(crashed.len(), 8, "{query}: {crashed:?}");
+        assert_eq!(
+            crashed, clean,
+            "{query}: semantic ranking differs after the kills"
+        );
+    }
+
     // A clean re-sync finds nothing to do.
     let again = env.json(&["sync", "crashy"]);
     assert_eq!(
@@ -172,16 +247,39 @@ fn searches_keep_working_during_a_sync() {
     }
     assert!(sync.wait().unwrap().success());
     assert!(searches >= 3, "the sync ended before any search ran");
-    // A second sync while none runs is fine; two at once: the second is refused as busy.
-    let mut first = spawn_sync(&env, "busy");
-    let second = env.output(&["--json", "sync", "busy"]);
-    first.wait().unwrap();
-    if !second.status.success() {
-        assert_eq!(
-            second.status.code(),
-            Some(5),
-            "a concurrent sync must fail as busy"
-        );
+    // Two syncs at once: the second is refused as busy while the first holds the lock. Every
+    // document changes, so the first has seconds of embedding to do; the second starts once
+    // the first has begun its run (it takes the lock before that).
+    for i in 0..DOCUMENTS {
+        let path = docs.join(format!("doc{i:03}.md"));
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str(&format!(
+            "\n\nAddendum {i}: the lock test rewrote this report on a rainy day.\n"
+        ));
+        write(&path, text);
     }
+    let mut first = spawn_sync(&env, "busy");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while running_syncs(&env, "busy") == 0 {
+        assert!(Instant::now() < deadline, "the first sync never started its run");
+        assert!(
+            first.try_wait().unwrap().is_none(),
+            "the first sync ended before it was seen running"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let second = env.output(&["--json", "sync", "busy"]);
+    let first_still_running = first.try_wait().unwrap().is_none();
+    assert!(first.wait().unwrap().success());
+    assert!(
+        first_still_running,
+        "the first sync ended before the second was answered: inconclusive"
+    );
+    assert_eq!(
+        second.status.code(),
+        Some(5),
+        "a sync while another runs must fail as busy: {}",
+        String::from_utf8_lossy(&second.stdout)
+    );
     env.assert_indexes_match_store("busy");
 }

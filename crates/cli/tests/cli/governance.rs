@@ -3,7 +3,6 @@
 use crate::require_model;
 use crate::support::{TestHome, file_name, write};
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 /// finance/ (four documents, one restricted to carol by its ACL), hr/ (two), and a look-alike
 /// folder finance-archive/ that a grant on finance/ must not cover.
@@ -70,7 +69,7 @@ fn access_follows_grants_acls_and_expiry() {
     // The same location in URI form and with a trailing slash means the same prefix.
     let hr_uri = format!("file://{}/hr/", docs.canonicalize().unwrap().display());
     env.ok(&[
-        "grant", "add", "--user", "bob", "--read", &hr_uri, "--until", "8s",
+        "grant", "add", "--user", "bob", "--read", &hr_uri, "--until", "1h",
     ]);
 
     let query = ["search", "org", "travel budget expense policy", "-k", "10"];
@@ -110,9 +109,22 @@ fn access_follows_grants_acls_and_expiry() {
         (11, "forbidden".into())
     );
 
-    // Bob's grant expires between two queries, with no sync in between.
-    std::thread::sleep(Duration::from_secs(9));
-    assert!(as_user("bob").is_empty(), "the grant expired");
+    // Bob's grant expires between two queries, with no sync in between: the same binary, run
+    // with its clock moved (debug builds only), sees it live at 59 minutes and gone at 61.
+    let bob_at = |minutes: i64| {
+        let skew = (minutes * 60_000).to_string();
+        let mut args = vec!["--as", "bob"];
+        args.extend_from_slice(&query);
+        let response = env.json_with_env(&args, &[("GROUNDWORK_TEST_CLOCK_SKEW_MS", &skew)]);
+        TestHome::hit_uris(&response).len()
+    };
+    assert_eq!(bob_at(59), 2, "the grant is live before its end");
+    assert_eq!(bob_at(61), 0, "the grant expired");
+    assert_eq!(
+        as_user("bob"),
+        set(&["leave0.txt", "leave1.txt"]),
+        "and only then"
+    );
 
     // Revoking alice's group grant takes effect on the next query.
     let grants = env.json(&["grant", "list"]);
@@ -187,9 +199,12 @@ fn tokens_authenticate_until_revoked_or_expired() {
         "the secret is never listed"
     );
 
-    let with_token = |token: &str| {
+    let with_token_at = |token: &str, minutes: i64| {
         let mut command = env.command(&["--json"]);
-        command.args(search).env("GROUNDWORK_TOKEN", token);
+        command
+            .args(search)
+            .env("GROUNDWORK_TOKEN", token)
+            .env("GROUNDWORK_TEST_CLOCK_SKEW_MS", (minutes * 60_000).to_string());
         let output = command.output().unwrap();
         let body: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
         (
@@ -197,6 +212,7 @@ fn tokens_authenticate_until_revoked_or_expired() {
             body["error"]["code"].as_str().unwrap_or("").to_owned(),
         )
     };
+    let with_token = |token: &str| with_token_at(token, 0);
     let refused = (10, "unauthenticated".to_owned());
     // A forged secret with a real id, garbage, and a truncated token.
     let forged = format!("{}{}", &token[..token.len() - 4], "AAAA");
@@ -207,9 +223,11 @@ fn tokens_authenticate_until_revoked_or_expired() {
     env.ok(&["token", "revoke", &id]);
     assert_eq!(with_token(&token), refused, "revoked");
 
-    let short = env.json(&["token", "create", "--user", "alice", "--expires", "1s"]);
-    std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(with_token(short["token"].as_str().unwrap()), refused, "expired");
+    // Expiry, with the binary's clock moved instead of sleeping (debug builds only).
+    let short = env.json(&["token", "create", "--user", "alice", "--expires", "1h"]);
+    let short = short["token"].as_str().unwrap();
+    assert_eq!(with_token_at(short, 59).0, 0, "live before its end");
+    assert_eq!(with_token_at(short, 61), refused, "expired");
 
     // Token secrets never reach the audit log.
     let export = env.ok(&["audit", "export"]);

@@ -159,3 +159,66 @@ fn text_in_legacy_encodings_is_searchable_and_guesses_are_reported() {
             .contains("low confidence")
     );
 }
+
+#[test]
+fn a_small_file_cannot_cause_unbounded_work() {
+    let model = require_model!();
+    let env = TestHome::new(model);
+    let docs = env.folder("bounded");
+    // 3.6 MB, 200,000 columns: once 20,496 chunks and ten minutes of embedding; now refused
+    // before a row is read.
+    let mut wide = (0..200_000)
+        .map(|i| format!("c{i}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    wide.push('\n');
+    wide.push_str(&vec!["7"; 200_000].join(","));
+    write(&docs.join("wide.csv"), wide);
+    // A long document under a small chunk bound: indexed up to the bound, with a warning.
+    let long: String = (0..400)
+        .map(|i| format!("Paragraph {i} of the handbook says the canteen serves meal number {i}.\n\n"))
+        .collect();
+    write(&docs.join("long.md"), long);
+    write(&docs.join("fine.md"), "# Fine\n\nThe library opens at nine.\n");
+    let config = env.home.join("config.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("max_chunks_per_document = 10000"), "{text}");
+    std::fs::write(
+        &config,
+        text.replace("max_chunks_per_document = 10000", "max_chunks_per_document = 5"),
+    )
+    .unwrap();
+
+    env.ok(&["kb", "create", "bounded"]);
+    env.ok(&["source", "add", "bounded", docs.to_str().unwrap()]);
+    let report = env.json(&["sync", "bounded"]);
+    let failed = report["failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 1, "{report}");
+    assert_eq!(file_name(failed[0]["uri"].as_str().unwrap()), "wide.csv");
+    assert_eq!(failed[0]["code"], "too_wide", "{report}");
+    assert!(
+        failed[0]["message"].as_str().unwrap().contains("200000 columns"),
+        "{report}"
+    );
+    assert_eq!(report["added"], 2, "{report}");
+    assert_eq!(
+        report["chunks_written"], 6,
+        "5 chunks of long.md and 1 of fine.md: {report}"
+    );
+
+    let status = env.json(&["kb", "show", "bounded"]);
+    let warnings = status["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{status}");
+    assert_eq!(file_name(warnings[0]["uri"].as_str().unwrap()), "long.md");
+    let warning = warnings[0]["warnings"][0].as_str().unwrap();
+    assert!(
+        warning.starts_with("indexed the first 5 of ") && warning.contains("max_chunks_per_document"),
+        "{warning}"
+    );
+    // What was kept is searchable; what was cut is not.
+    let hits = env.json(&["search", "bounded", "Paragraph 0", "--search-type", "lexical"]);
+    assert_eq!(file_name(&TestHome::hit_uris(&hits)[0]), "long.md", "{hits}");
+    let late = env.json(&["search", "bounded", "399", "--search-type", "lexical"]);
+    assert!(TestHome::hit_uris(&late).is_empty(), "{late}");
+    env.assert_indexes_match_store("bounded");
+}

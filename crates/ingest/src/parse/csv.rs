@@ -6,10 +6,24 @@
 //! unterminated quote runs to the end of input (with a warning). `.csv` files whose header has
 //! more `;` than `,` are read as semicolon-separated (common in European exports). Empty values
 //! are left out of the line; missing or empty header names become `column N`.
+//!
+//! Bounded: a record wider than [`ParseLimits::max_table_columns`] fails the file (`too_wide`)
+//! as soon as it is read, and rows past [`ParseLimits::max_table_cells`] are cut with a warning.
 
 use super::builder::TextBuilder;
+use super::{ParseError, ParseLimits};
 
-pub(crate) fn parse(text: &str, delimiter: Option<char>, b: &mut TextBuilder, warnings: &mut Vec<String>) {
+pub(crate) fn parse(
+    text: &str,
+    delimiter: Option<char>,
+    limits: &ParseLimits,
+    b: &mut TextBuilder,
+    warnings: &mut Vec<String>,
+) -> Result<(), ParseError> {
+    let too_wide = |columns: usize| ParseError::TooWide {
+        columns,
+        limit: limits.max_table_columns,
+    };
     let delimiter = delimiter.unwrap_or_else(|| sniff_delimiter(text));
     let mut reader = Records {
         chars: text.chars().peekable(),
@@ -17,8 +31,12 @@ pub(crate) fn parse(text: &str, delimiter: Option<char>, b: &mut TextBuilder, wa
         unterminated: false,
     };
     let Some(header) = reader.next() else {
-        return;
+        return Ok(());
     };
+    if header.len() > limits.max_table_columns {
+        return Err(too_wide(header.len()));
+    }
+    let mut cells = header.len();
     let mut header: Vec<String> = header
         .into_iter()
         .enumerate()
@@ -37,14 +55,27 @@ pub(crate) fn parse(text: &str, delimiter: Option<char>, b: &mut TextBuilder, wa
         if b.is_full() {
             break;
         }
+        if record.len() > limits.max_table_columns {
+            return Err(too_wide(record.len()));
+        }
+        cells += record.len();
+        if cells > limits.max_table_cells {
+            warnings.push(format!(
+                "table cut after {rows} rows: more than {} cells ([ingest] max_table_cells)",
+                limits.max_table_cells
+            ));
+            break;
+        }
         line.clear();
         for (i, value) in record.iter().enumerate() {
             let value = single_line(value);
             if value.is_empty() {
                 continue;
             }
-            if i >= header.len() {
-                header.push(format!("column {}", i + 1));
+            // A row longer than the header names its extra columns by position (an empty
+            // extra field is skipped above, so this may add several names at once).
+            while header.len() <= i {
+                header.push(format!("column {}", header.len() + 1));
             }
             if !line.is_empty() {
                 line.push_str("; ");
@@ -67,6 +98,7 @@ pub(crate) fn parse(text: &str, delimiter: Option<char>, b: &mut TextBuilder, wa
         // A header-only file: keep the header so the file is still findable.
         b.push_str(&header.join("; "));
     }
+    Ok(())
 }
 
 /// `,` unless the first line (outside quotes) has more `;` than `,`.

@@ -6,7 +6,9 @@
 //! Every parser writes through one normalising text builder, so all formats share the same
 //! guarantees: `\r\n`/`\r` become `\n`, control characters (NUL included) are dropped,
 //! trailing whitespace on lines is removed, at most two blank lines in a row survive, and the
-//! output is capped at [`ParseLimits::max_extracted_chars`] (with a warning when it is cut).
+//! output is capped at a character budget (with a warning when it is cut): the smaller of
+//! [`ParseLimits::max_extracted_chars`] and [`ParseLimits::max_chars_per_byte`] times the input
+//! size, so a small file cannot expand into a large amount of work.
 //!
 //! Hostile input is expected: every limit in [`ParseLimits`] is enforced before or while the
 //! work is done, never after. `pdf-extract` may panic or loop on crafted files; call
@@ -141,6 +143,15 @@ pub struct ParseLimits {
     /// Cap on extracted text, in Unicode scalar values (default 20 M); longer output is cut
     /// with a warning.
     pub max_extracted_chars: usize,
+    /// Cap on extracted characters per input byte (default 32), so that a small file cannot
+    /// expand into much text (a CSV repeats its header names on every row); applied with a
+    /// floor of [`MIN_CHAR_BUDGET`] characters. Longer output is cut with a warning.
+    pub max_chars_per_byte: usize,
+    /// Most columns a table file (CSV, TSV) may have (default 1,000); a wider file fails with
+    /// `too_wide` before any row is read.
+    pub max_table_columns: usize,
+    /// Most cells read from a table file (default 5 M); the rest are cut with a warning.
+    pub max_table_cells: usize,
     /// Deepest JSON nesting accepted (default 64); checked by a pre-scan before deserialising.
     pub max_json_depth: usize,
     /// Largest decompressed ZIP entry read (default 100 MiB), declared or actual.
@@ -151,11 +162,26 @@ pub struct ParseLimits {
     pub timeout: Duration,
 }
 
+/// The character budget never falls below this, whatever the input size.
+pub const MIN_CHAR_BUDGET: usize = 64 * 1024;
+
+impl ParseLimits {
+    /// The most characters extracted from an input of `size` bytes.
+    pub fn char_budget(&self, size: usize) -> usize {
+        size.saturating_mul(self.max_chars_per_byte)
+            .max(MIN_CHAR_BUDGET)
+            .min(self.max_extracted_chars)
+    }
+}
+
 impl Default for ParseLimits {
     fn default() -> Self {
         ParseLimits {
             max_bytes: 64 * 1024 * 1024,
             max_extracted_chars: 20_000_000,
+            max_chars_per_byte: 32,
+            max_table_columns: 1_000,
+            max_table_cells: 5_000_000,
             max_json_depth: 64,
             max_zip_entry_bytes: 100 * 1024 * 1024,
             max_zip_ratio: 100,
@@ -233,6 +259,14 @@ pub enum ParseError {
         /// The configured depth limit.
         limit: usize,
     },
+    /// A table file with more columns than the limit.
+    #[error("{columns} columns, over the limit of {limit} ([ingest] max_table_columns)")]
+    TooWide {
+        /// Columns found.
+        columns: usize,
+        /// The configured limit.
+        limit: usize,
+    },
     /// A ZIP entry whose declared or actual size or compression ratio is beyond the limits.
     #[error("zip bomb: {0}")]
     ZipBomb(String),
@@ -257,6 +291,7 @@ impl ParseError {
             ParseError::Unsupported(_) => ErrorCode::Unsupported,
             ParseError::Corrupt(_) => ErrorCode::Corrupt,
             ParseError::TooDeep { .. } => ErrorCode::TooDeep,
+            ParseError::TooWide { .. } => ErrorCode::TooWide,
             ParseError::ZipBomb(_) => ErrorCode::ZipBomb,
             ParseError::Timeout(_) => ErrorCode::Timeout,
             ParseError::Panic(_) => ErrorCode::Panic,
@@ -343,7 +378,8 @@ pub fn parse_declared(
         }
     };
 
-    let mut b = TextBuilder::new(limits.max_extracted_chars);
+    let budget = limits.char_budget(bytes.len());
+    let mut b = TextBuilder::new(budget);
     let mut pages = Vec::new();
     let mut headings = Vec::new();
     let mut encoding_name = None;
@@ -373,8 +409,8 @@ pub fn parse_declared(
             match format {
                 Format::Markdown => headings = markdown::parse(text, &mut b),
                 Format::Html => headings = html::parse(text, &mut b),
-                Format::Csv => csv::parse(text, None, &mut b, &mut warnings),
-                Format::Tsv => csv::parse(text, Some('\t'), &mut b, &mut warnings),
+                Format::Csv => csv::parse(text, None, limits, &mut b, &mut warnings)?,
+                Format::Tsv => csv::parse(text, Some('\t'), limits, &mut b, &mut warnings)?,
                 Format::Json => json::parse_json(text, limits, &mut b)?,
                 Format::Jsonl => json::parse_jsonl(text, limits, &mut b, &mut warnings)?,
                 _ => text::parse(text, &mut b),
@@ -384,9 +420,16 @@ pub fn parse_declared(
 
     let (text, truncated) = b.finish();
     if truncated {
+        let which = if budget < limits.max_extracted_chars {
+            format!(
+                "{} per input byte ([ingest] max_chars_per_byte)",
+                limits.max_chars_per_byte
+            )
+        } else {
+            "[ingest] max_extracted_chars".to_owned()
+        };
         warnings.push(format!(
-            "extracted text truncated at {} characters",
-            limits.max_extracted_chars
+            "extracted text truncated at {budget} characters: {which}"
         ));
     }
     if text.is_empty() && !matches!(format, Format::Pdf) {

@@ -780,7 +780,114 @@ fn extracted_text_is_capped() {
     };
     let e = parse("ééééé ééééé ééééé".as_bytes(), "a.txt", &limits).unwrap();
     assert_eq!(e.text, "ééééé éééé");
-    assert_eq!(e.warnings, vec!["extracted text truncated at 10 characters"]);
+    assert_eq!(
+        e.warnings,
+        vec!["extracted text truncated at 10 characters: [ingest] max_extracted_chars"]
+    );
+}
+
+#[test]
+fn a_small_file_cannot_expand_past_its_character_budget() {
+    // Long header names over one-character values: every row repeats the names.
+    let names: Vec<String> = (0..50).map(|i| format!("{}_{i:02}", "x".repeat(80))).collect();
+    let mut csv = names.join(",");
+    csv.push('\n');
+    for _ in 0..2_000 {
+        csv.push_str(&vec!["1"; 50].join(","));
+        csv.push('\n');
+    }
+    let limits = ParseLimits::default();
+    let e = parse(csv.as_bytes(), "wide-names.csv", &limits).unwrap();
+    let budget = csv.len() * limits.max_chars_per_byte;
+    assert!(budget < limits.max_extracted_chars);
+    let kept = e.text.chars().count();
+    assert!(
+        kept <= budget && kept > budget - 100,
+        "cut at the budget: {kept} of {budget}"
+    );
+    assert_eq!(
+        e.warnings,
+        vec![format!(
+            "extracted text truncated at {budget} characters: 32 per input byte ([ingest] max_chars_per_byte)"
+        )]
+    );
+    // A tiny file still gets the floor.
+    assert_eq!(limits.char_budget(10), groundwork_ingest::parse::MIN_CHAR_BUDGET);
+    // Ordinary text is nowhere near its budget.
+    let plain = "The cafeteria opens at eight. ".repeat(1000);
+    assert!(
+        parse(plain.as_bytes(), "p.txt", &limits)
+            .unwrap()
+            .warnings
+            .is_empty()
+    );
+}
+
+#[test]
+fn a_ragged_row_with_an_empty_extra_field_is_read() {
+    // Found by the generated-input test: the fourth field of a two-column file, after an
+    // empty third, indexed past the header names.
+    let e = parse(b"a,b\n1,2,,4\n", "ragged.csv", &ParseLimits::default()).unwrap();
+    assert_eq!(e.text, "a: 1; b: 2; column 4: 4");
+}
+
+#[test]
+fn table_files_are_bounded_in_columns_and_cells() {
+    let limits = ParseLimits {
+        max_table_columns: 100,
+        max_table_cells: 1_000,
+        ..ParseLimits::default()
+    };
+    // Too wide in the header: fails before any row.
+    let wide = format!(
+        "{}\n1,2\n",
+        (0..101).map(|i| format!("c{i}")).collect::<Vec<_>>().join(",")
+    );
+    let e = err(wide.as_bytes(), "wide.csv", &limits);
+    assert_eq!(
+        e,
+        ParseError::TooWide {
+            columns: 101,
+            limit: 100
+        }
+    );
+    assert_eq!(e.code().as_str(), "too_wide");
+    // Or in a later row (TSV too).
+    let ragged = format!("a\tb\n1\t2\n{}\n", vec!["x"; 150].join("\t"));
+    assert_eq!(
+        err(ragged.as_bytes(), "ragged.tsv", &limits),
+        ParseError::TooWide {
+            columns: 150,
+            limit: 100
+        }
+    );
+    // Cells: 10 columns, 1,000 cells = the header and 99 rows; the rest is cut with a warning.
+    let mut long = (0..10).map(|i| format!("c{i}")).collect::<Vec<_>>().join(",");
+    long.push('\n');
+    for row in 0..500 {
+        long.push_str(
+            &(0..10)
+                .map(|c| format!("{row}-{c}"))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+        long.push('\n');
+    }
+    let e = parse(long.as_bytes(), "long.csv", &limits).unwrap();
+    assert_eq!(e.text.lines().count(), 99, "{}", e.text);
+    assert!(e.text.ends_with("c9: 98-9"), "{}", &e.text[e.text.len() - 40..]);
+    assert_eq!(
+        e.warnings,
+        vec!["table cut after 99 rows: more than 1000 cells ([ingest] max_table_cells)"]
+    );
+    // The defaults keep a 200,000-column file out.
+    let huge = vec!["v"; 200_000].join(",");
+    assert_eq!(
+        err(huge.as_bytes(), "huge.csv", &ParseLimits::default())
+            .code()
+            .as_str(),
+        "too_wide"
+    );
 }
 
 #[test]
