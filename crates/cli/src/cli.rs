@@ -3,13 +3,14 @@
 
 use crate::admin::{GrantCommand, GroupCommand, TokenCommand, UserCommand};
 use crate::audit::{AuditCommand, LineageCommand};
+use crate::backup::{BackupArgs, RestoreArgs};
 use crate::eval::{BenchArgs, EvalCommand};
 use crate::guard::GuardCommand;
 use crate::kb::{IndexCommand, KbCommand, SourceCommand, SyncArgs};
 use crate::search::{AskArgs, SearchArgs};
 use crate::setup::{ModelsCommand, ServeArgs};
 use crate::tables::{QualityCommand, SqlArgs, TableCommand, TablesArgs};
-use crate::{admin, audit, eval, guard, kb, sample, search, setup, tables};
+use crate::{admin, audit, backup, eval, guard, kb, sample, search, setup, tables};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use groundwork_service::Groundwork;
@@ -121,6 +122,12 @@ pub enum Command {
         #[command(subcommand)]
         command: GuardCommand,
     },
+    /// Take a consistent online copy of this home (store, config, manifest) to a folder or
+    /// s3:// prefix; indexes are rebuilt on restore, not copied.
+    Backup(BackupArgs),
+    /// Restore a backup into this home (refused over an existing store without --force, and
+    /// always while another process has the home open); the audit chain is verified first.
+    Restore(RestoreArgs),
     /// Trace chunks and answers back to their sources, and documents forward to answers.
     Lineage {
         #[command(subcommand)]
@@ -177,6 +184,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Grant { command } => admin::grant_command(&open()?, command, json),
         Command::Audit { command } => audit::audit_command(&open()?, command, json),
         Command::Lineage { command } => audit::lineage_command(&open()?, command, json),
+        Command::Backup(args) => backup::backup(&open()?, args, json),
+        Command::Restore(args) => backup::restore(&home, args, json),
     }
 }
 

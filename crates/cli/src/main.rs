@@ -9,6 +9,7 @@
 
 mod admin;
 mod audit;
+mod backup;
 mod cli;
 mod eval;
 mod guard;

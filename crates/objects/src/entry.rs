@@ -15,6 +15,8 @@ pub enum ObjectError {
     Unavailable { uri: String, message: String },
     #[error("object {uri} is {size} bytes, over the limit of {limit}")]
     TooLarge { uri: String, size: u64, limit: u64 },
+    #[error("object {uri} does not exist")]
+    NotFound { uri: String },
 }
 
 /// Where a listed file physically is, relative to its folder's root, with every link already

@@ -264,7 +264,10 @@ impl Connection {
                     message: e.to_string(),
                 };
                 runtime.block_on(async {
-                    let result = store.get(&path).await.map_err(unavailable)?;
+                    let result = store.get(&path).await.map_err(|e| match e {
+                        object_store::Error::NotFound { .. } => ObjectError::NotFound { uri: uri.clone() },
+                        e => unavailable(e),
+                    })?;
                     if result.meta.size > max_bytes {
                         return Err(ObjectError::TooLarge {
                             uri: uri.clone(),

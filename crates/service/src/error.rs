@@ -35,7 +35,7 @@ pub(crate) fn store_error_code(e: &groundwork_store::StoreError) -> ErrorCode {
         E::KbExists(_) | E::SourceExists(_) | E::PrincipalExists(_) => ErrorCode::AlreadyExists,
         E::Refused(_) => ErrorCode::InvalidRequest,
         E::Corrupt(_) | E::TooNew { .. } => ErrorCode::Corrupt,
-        E::Sqlite(_) | E::AuditJournal(_) => ErrorCode::Internal,
+        E::Sqlite(_) | E::AuditJournal(_) | E::Io(_) => ErrorCode::Internal,
     }
 }
 
@@ -78,6 +78,7 @@ impl From<groundwork_objects::ObjectError> for ServiceError {
         use groundwork_objects::ObjectError as E;
         let code = match &e {
             E::InvalidUri(_) | E::MissingFolder(_) => ErrorCode::InvalidRequest,
+            E::NotFound { .. } => ErrorCode::NotFound,
             _ => ErrorCode::SourceUnavailable,
         };
         ServiceError::new(code, e.to_string())

@@ -16,8 +16,19 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
-const STORE_FILE: &str = "groundwork.db";
-const CONFIG_FILE: &str = "config.toml";
+pub(crate) const STORE_FILE: &str = "groundwork.db";
+pub(crate) const CONFIG_FILE: &str = "config.toml";
+
+/// The file every open handle locks shared and a restore locks exclusively.
+pub(crate) fn open_home_lock(home: &Path) -> Result<File, ServiceError> {
+    let dir = home.join("locks");
+    std::fs::create_dir_all(&dir)?;
+    Ok(File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("home.lock"))?)
+}
 
 #[derive(Debug, Serialize)]
 pub struct InitReport {
@@ -52,6 +63,9 @@ pub(crate) struct Shared {
     pub(crate) catalogues: Mutex<HashMap<KbId, Arc<crate::loaded::Catalogue>>>,
     /// Guardrail policies compiled so far, by name (see `guardrails`).
     pub(crate) guards: Mutex<HashMap<String, Arc<crate::policy_guard::PolicyGuard>>>,
+    /// A shared lock on `locks/home.lock` for as long as the home is open, so that a restore
+    /// (which takes it exclusively) never replaces a store under a running process.
+    _home_lock: File,
 }
 impl Groundwork {
     /// Creates the home directory, its config file and store. Idempotent.
@@ -81,6 +95,20 @@ impl Groundwork {
                 format!("{} is not initialised; run `groundwork init`", home.display()),
             ));
         }
+        let home_lock = open_home_lock(home)?;
+        match home_lock.try_lock_shared() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(ServiceError::new(
+                    ErrorCode::Busy,
+                    format!(
+                        "{} is being restored from a backup; try again shortly",
+                        home.display()
+                    ),
+                ));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
+        }
         let config = Config::load(&home.join(CONFIG_FILE))?;
         let store = Store::open(&store_path)?;
         Ok(Groundwork {
@@ -93,6 +121,7 @@ impl Groundwork {
                 sql: OnceLock::new(),
                 catalogues: Mutex::new(HashMap::new()),
                 guards: Mutex::new(HashMap::new()),
+                _home_lock: home_lock,
             }),
             actor: crate::actor::Actor::local_admin(),
         })

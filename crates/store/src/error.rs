@@ -30,6 +30,9 @@ pub enum StoreError {
     Refused(String),
     #[error("audit journal: {0}")]
     AuditJournal(String),
+    /// A file next to the store (a copy, a journal) could not be read or written.
+    #[error("{0}")]
+    Io(String),
 }
 
 pub(crate) type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -12,6 +12,7 @@
 //! change-log row, so a reader (or a crash) sees the old or the new version, never a mix.
 
 mod audit_journal;
+mod backup;
 mod chain;
 mod error;
 mod governance;
@@ -21,6 +22,7 @@ mod store;
 mod tables;
 mod text_sql;
 
+pub use backup::{CopyInfo, inspect, supported_schema_version};
 pub use error::StoreError;
 pub use governance::{AuditQuery, ChunkLineage, Principal, PrincipalKind, TokenRecord};
 pub use rusqlite::Transaction;

@@ -8,7 +8,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use std::io::{Read, Write};
 
 /// The server's endpoint, or `None` (skip) outside CI when none was started.
-fn endpoint() -> Option<String> {
+pub(crate) fn endpoint() -> Option<String> {
     match std::env::var("GROUNDWORK_TEST_S3_ENDPOINT") {
         Ok(endpoint) => Some(endpoint),
         Err(_) => {
@@ -23,7 +23,7 @@ fn endpoint() -> Option<String> {
 }
 
 /// Creates a bucket with a plain HTTP PUT (the test server does not check signatures).
-fn create_bucket(endpoint: &str, bucket: &str) {
+pub(crate) fn create_bucket(endpoint: &str, bucket: &str) {
     let address = endpoint.trim_start_matches("http://");
     let mut stream = std::net::TcpStream::connect(address).expect("connect to S3 test server");
     write!(

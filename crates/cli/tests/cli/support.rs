@@ -28,17 +28,22 @@ pub struct TestHome {
 impl TestHome {
     /// A fresh, initialised home directory.
     pub fn new(model: PathBuf) -> TestHome {
+        let test_home = TestHome::uninitialised(model);
+        test_home.ok(&["init"]);
+        test_home
+    }
+
+    /// A home directory path under a fresh temporary root, not created yet.
+    pub fn uninitialised(model: PathBuf) -> TestHome {
         let dir = tempfile::tempdir().expect("temp dir");
         let root = dir.path().to_path_buf();
         let home = root.join("home");
-        let test_home = TestHome {
+        TestHome {
             _dir: dir,
             root,
             home,
             model,
-        };
-        test_home.ok(&["init"]);
-        test_home
+        }
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
