@@ -11,6 +11,7 @@ pub mod guardrail;
 pub mod hit;
 pub mod kb;
 pub mod llm;
+pub mod mutate;
 pub mod rng;
 pub mod stats;
 

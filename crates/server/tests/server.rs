@@ -1194,3 +1194,97 @@ fn questions_over_tables_answer_in_bedrock_structured_shapes() {
     let (_, openapi) = served.get("/openapi.json", None);
     assert!(openapi["paths"]["/v1/knowledge-bases/{name}/generate-query"].is_object());
 }
+
+/// Generated request bodies — valid bodies of the main endpoints, mutated — get a typed 4xx
+/// or a success, never a 5xx, and the server, its store and its audit chain come through
+/// intact. `scripts/fuzz.sh` raises the count (`GROUNDWORK_FUZZ_CASES`).
+#[test]
+fn generated_request_bodies_get_typed_answers() {
+    use groundwork_core::mutate::{FuzzTally, Mutator, cases, seed};
+    let Some(model) = model_dir() else { return };
+    let served = Served::start(&model, ServerConfig::default());
+    let admin = served.admin_token.as_str();
+    let targets: Vec<(&str, Vec<Vec<u8>>)> = vec![
+        (
+            "/v1/knowledge-bases/handbook/retrieve",
+            vec![
+                json!({"retrievalQuery": {"text": "parental leave"},
+                       "retrievalConfiguration": {"vectorSearchConfiguration": {"numberOfResults": 3,
+                       "overrideSearchType": "HYBRID",
+                       "filter": {"andAll": [{"equals": {"key": "x", "value": 1}}, {"startsWith": {"key": "y", "value": "a"}}]}}}}),
+                json!({"retrievalQuery": {"text": "budget"}}),
+            ]
+            .iter()
+            .map(|v| v.to_string().into_bytes())
+            .collect(),
+        ),
+        (
+            "/v1/knowledge-bases/handbook/retrieve-and-generate",
+            vec![json!({"input": {"text": "How long is parental leave?"},
+                        "retrieveAndGenerateConfiguration": {"type": "KNOWLEDGE_BASE",
+                        "knowledgeBaseConfiguration": {"retrievalConfiguration": {"vectorSearchConfiguration": {"numberOfResults": 2}}}}})
+            .to_string()
+            .into_bytes()],
+        ),
+        (
+            "/v1/knowledge-bases/handbook/query",
+            vec![json!({"sql": "SELECT 1", "explain": false}).to_string().into_bytes()],
+        ),
+        (
+            "/v1/grants",
+            vec![json!({"grantee": "user:fuzz", "location": served.docs.join("hr").to_str().unwrap(),
+                        "level": "read", "until": "8h"})
+            .to_string()
+            .into_bytes()],
+        ),
+        ("/v1/users", vec![json!({"name": "fuzz"}).to_string().into_bytes()]),
+        (
+            "/v1/knowledge-bases",
+            vec![json!({"name": "fuzzkb", "config": {"chunking": {"strategy": "fixed_size", "max_tokens": 64}}})
+                .to_string()
+                .into_bytes()],
+        ),
+    ];
+    let mut mutator = Mutator::new(
+        seed(29),
+        &[
+            b"{", b"}", b"[", b"\"", b":", b",", b"null", b"-1", b"1e400", b"\\ud800", b"\xff",
+        ],
+    );
+    let mut tally = FuzzTally::new("http bodies");
+    for case in 0..cases(400) {
+        let (path, samples) = &targets[mutator.below(targets.len())];
+        let body = mutator.mutate(samples);
+        let response = tally.time(|| {
+            served
+                .client
+                .post(format!("{}{path}", served.base))
+                .bearer_auth(admin)
+                .header("content-type", "application/json")
+                .body(body.clone())
+                .send()
+                .unwrap()
+        });
+        let status = response.status();
+        let text = response.text().unwrap();
+        assert!(
+            !status.is_server_error(),
+            "case {case}: {path} answered {status} to {:?}: {text}",
+            String::from_utf8_lossy(&body)
+        );
+        if status.is_success() {
+            tally.accepted += 1;
+        } else {
+            tally.refused += 1;
+            let error: Value = serde_json::from_str(&text)
+                .unwrap_or_else(|_| panic!("case {case}: a {status} without a JSON error: {text}"));
+            assert!(error["code"].is_string(), "case {case}: {text}");
+        }
+    }
+    eprintln!("{}", tally.report());
+    assert!(tally.accepted > 0 && tally.refused > 0, "{}", tally.report());
+    let (status, _) = served.get("/healthz", None);
+    assert_eq!(status, StatusCode::OK);
+    assert!(served.groundwork.audit_verify(None).unwrap().intact);
+    assert_eq!(served.retrieve(admin, "parental leave", 1).len(), 1);
+}

@@ -1,4 +1,5 @@
 //! Integration tests of the ingest crate.
 
 mod chunk;
+mod fuzz;
 mod parse;

@@ -496,7 +496,7 @@ fn deeply_nested_json_is_rejected_without_overflow() {
 // ---------------------------------------------------------------------------------------------
 // DOCX
 
-fn docx(document_xml: &str) -> Vec<u8> {
+pub(crate) fn docx(document_xml: &str) -> Vec<u8> {
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
     zip.start_file("[Content_Types].xml", opts).unwrap();
@@ -506,7 +506,7 @@ fn docx(document_xml: &str) -> Vec<u8> {
     zip.finish().unwrap().into_inner()
 }
 
-const W_NS: &str = "http://schemas.openxmlformats.org/wordprocessingml/2006/main";
+pub(crate) const W_NS: &str = "http://schemas.openxmlformats.org/wordprocessingml/2006/main";
 
 #[test]
 fn docx_text_tabs_breaks_and_headings() {
@@ -630,7 +630,7 @@ fn zip_bomb_with_lying_header_stays_bounded() {
 // PDF
 
 /// A minimal valid PDF with one Helvetica text line per page.
-fn minimal_pdf(pages: &[&str]) -> Vec<u8> {
+pub(crate) fn minimal_pdf(pages: &[&str]) -> Vec<u8> {
     let contents: Vec<String> = pages
         .iter()
         .map(|text| format!("BT /F1 24 Tf 72 720 Td ({text}) Tj ET"))
