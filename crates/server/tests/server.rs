@@ -1207,7 +1207,7 @@ fn generated_request_bodies_get_typed_answers() {
     let targets: Vec<(&str, Vec<Vec<u8>>)> = vec![
         (
             "/v1/knowledge-bases/handbook/retrieve",
-            vec![
+            [
                 json!({"retrievalQuery": {"text": "parental leave"},
                        "retrievalConfiguration": {"vectorSearchConfiguration": {"numberOfResults": 3,
                        "overrideSearchType": "HYBRID",

@@ -716,7 +716,7 @@ fn permission_aware_retrieval_matches_brute_force() {
     //    chunks go through the 8-bit scan).
     let large = Setup {
         name: "large",
-        seed: 0x6c61_7267_65,
+        seed: 0x006c_6172_6765,
         documents: 2_400,
         acl_percent: 10,
         rounds: 2,

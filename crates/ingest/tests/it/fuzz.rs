@@ -9,8 +9,11 @@ use groundwork_core::mutate::{FuzzTally, Mutator, cases, seed};
 use groundwork_ingest::parse::{ParseError, ParseLimits, parse_isolated, parse_sidecar, sidecar_encoding};
 use std::time::Duration;
 
-/// Samples per format, by the file name the parser is told.
-fn samples() -> Vec<(&'static str, Vec<Vec<u8>>, Vec<&'static [u8]>)> {
+/// A file name the parser is told, valid samples of its format, and tokens worth inserting.
+type Target = (&'static str, Vec<Vec<u8>>, Vec<&'static [u8]>);
+
+/// Samples per format.
+fn samples() -> Vec<Target> {
     let text = vec![
         b"The cafeteria opens at eight.\r\nIt closes at six.\n\n\nSecond paragraph.".to_vec(),
         "Caf\u{e9} \u{65e5}\u{672c} \u{1F600}".as_bytes().to_vec(),
