@@ -16,7 +16,7 @@ export GROUNDWORK_FUZZ_CASES=$cases GROUNDWORK_FUZZ_SEED=$seed
 export GROUNDWORK_MODEL_DIR="${GROUNDWORK_MODEL_DIR:-$PWD/target/test-env/home/models/all-MiniLM-L6-v2}"
 log=$(mktemp)
 run() {
-  cargo test --quiet "$@" -- --nocapture --test-threads 1 2>&1 | tee -a "$log" | grep -E '^fuzz |panicked|FAILED' || true
+  cargo test --quiet "$@" -- --nocapture --test-threads 1 2>&1 | tee -a "$log" | grep -oE 'fuzz [^:]+: .*|panicked.*|FAILED.*' || true
 }
 started=$(date +%s)
 run -p groundwork-ingest --test it fuzz

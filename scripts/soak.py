@@ -87,7 +87,8 @@ class Load:
                            "retrievalConfiguration": {"vectorSearchConfiguration": {"numberOfResults": 5}}})
             elif roll < 0.75:
                 self.call("POST", "/v1/knowledge-bases/soak/retrieve-and-generate",
-                          {"input": {"text": q}, "retrieveAndGenerateConfiguration": {"type": "KNOWLEDGE_BASE"}})
+                          {"input": {"text": q},
+                           "retrievalConfiguration": {"vectorSearchConfiguration": {"numberOfResults": 3}}})
             elif roll < 0.82:
                 self.call("GET", "/v1/users")
             elif roll < 0.86:

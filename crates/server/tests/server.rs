@@ -1221,8 +1221,7 @@ fn generated_request_bodies_get_typed_answers() {
         (
             "/v1/knowledge-bases/handbook/retrieve-and-generate",
             vec![json!({"input": {"text": "How long is parental leave?"},
-                        "retrieveAndGenerateConfiguration": {"type": "KNOWLEDGE_BASE",
-                        "knowledgeBaseConfiguration": {"retrievalConfiguration": {"vectorSearchConfiguration": {"numberOfResults": 2}}}}})
+                        "retrievalConfiguration": {"vectorSearchConfiguration": {"numberOfResults": 2}}})
             .to_string()
             .into_bytes()],
         ),

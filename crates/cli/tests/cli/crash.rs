@@ -271,15 +271,15 @@ fn searches_keep_working_during_a_sync() {
     let second = env.output(&["--json", "sync", "busy"]);
     let first_still_running = first.try_wait().unwrap().is_none();
     assert!(first.wait().unwrap().success());
-    assert!(
-        first_still_running,
-        "the first sync ended before the second was answered: inconclusive"
-    );
     assert_eq!(
         second.status.code(),
         Some(5),
         "a sync while another runs must fail as busy: {}",
         String::from_utf8_lossy(&second.stdout)
+    );
+    assert!(
+        first_still_running,
+        "the first sync ended before the second was answered: inconclusive"
     );
     env.assert_indexes_match_store("busy");
 }
