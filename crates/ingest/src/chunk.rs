@@ -502,11 +502,7 @@ const TOKENIZE_PIECE_BYTES: usize = 64 * 1024;
 /// spans moved back to offsets in `text`. Word-piece tokenizers split at whitespace anyway, so
 /// the tokens are the same as those of the whole text; a piece without whitespace (one huge
 /// "word") is cut at a character boundary.
-pub(crate) fn token_spans_in_pieces(
-    tokenizer: &dyn Tokenize,
-    text: &str,
-    piece: usize,
-) -> Vec<(usize, usize)> {
+pub fn token_spans_in_pieces(tokenizer: &dyn Tokenize, text: &str, piece: usize) -> Vec<(usize, usize)> {
     if text.len() <= piece {
         return tokenizer.token_spans(text);
     }
@@ -630,72 +626,4 @@ fn drafts(extracted: &Extracted, ctx: &Ctx<'_>, ranges: Vec<Range>) -> Vec<Chunk
         });
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Words and single punctuation marks, as a word-piece tokenizer's pre-tokenizer cuts them.
-    struct Words;
-
-    impl Tokenize for Words {
-        fn token_spans(&self, text: &str) -> Vec<(usize, usize)> {
-            let mut spans = Vec::new();
-            let mut word: Option<usize> = None;
-            for (i, c) in text.char_indices() {
-                if c.is_alphanumeric() {
-                    word.get_or_insert(i);
-                    continue;
-                }
-                if let Some(s) = word.take() {
-                    spans.push((s, i));
-                }
-                if !c.is_whitespace() {
-                    spans.push((i, i + c.len_utf8()));
-                }
-            }
-            if let Some(s) = word {
-                spans.push((s, text.len()));
-            }
-            spans
-        }
-    }
-
-    #[test]
-    fn tokenizing_in_pieces_gives_the_tokens_of_the_whole_text() {
-        let mut rng = groundwork_core::rng::SplitMix64::new(5);
-        let pieces = [
-            "leave",
-            "budget,",
-            "日本語",
-            "é",
-            "\n\n",
-            "x",
-            "policy.",
-            "  ",
-            "naïve",
-        ];
-        let mut text = String::new();
-        while text.len() < 5_000 {
-            text.push_str(pieces[rng.below(pieces.len())]);
-            if rng.chance(70) {
-                text.push(' ');
-            }
-        }
-        text.push_str(&"y".repeat(700)); // one word longer than a piece
-        let whole = Words.token_spans(&text);
-        for piece in [64, 100, 257, 1000, 10_000] {
-            let cut = token_spans_in_pieces(&Words, &text, piece);
-            if piece >= 1000 {
-                assert_eq!(cut, whole, "piece {piece}");
-            } else {
-                // Only the over-long word may be cut differently.
-                let long = text.len() - 700;
-                let before =
-                    |s: &Vec<(usize, usize)>| s.iter().filter(|t| t.1 <= long).copied().collect::<Vec<_>>();
-                assert_eq!(before(&cut), before(&whole), "piece {piece}");
-            }
-        }
-    }
 }

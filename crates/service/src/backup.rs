@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::error::ServiceError;
-use crate::home::{CONFIG_FILE, Groundwork, STORE_FILE, open_home_lock};
+use crate::home::{CONFIG_FILE, Groundwork, STORE_FILE, lock_home};
 
 /// The manifest's name; written last.
 pub const MANIFEST: &str = "backup.json";
@@ -388,20 +388,11 @@ impl Groundwork {
             }
         }
         std::fs::create_dir_all(home)?;
-        let lock = open_home_lock(home)?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(ServiceError::new(
-                    ErrorCode::Busy,
-                    format!(
-                        "{} is open in another process (a server, a sync, a search); stop it before restoring",
-                        home.display()
-                    ),
-                ));
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
-        }
+        let lock = lock_home(
+            home,
+            true,
+            "is open in another process (a server, a sync, a search); stop it before restoring",
+        )?;
         let existing = home.join(STORE_FILE).exists();
         if existing && !force {
             return Err(ServiceError::new(

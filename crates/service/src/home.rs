@@ -19,15 +19,29 @@ use std::sync::{Arc, Mutex, OnceLock};
 pub(crate) const STORE_FILE: &str = "groundwork.db";
 pub(crate) const CONFIG_FILE: &str = "config.toml";
 
-/// The file every open handle locks shared and a restore locks exclusively.
-pub(crate) fn open_home_lock(home: &Path) -> Result<File, ServiceError> {
+/// Locks `locks/home.lock`: shared by every open handle, exclusively by a restore. A lock
+/// held the other way is `busy`, with `busy` as the message.
+pub(crate) fn lock_home(home: &Path, exclusive: bool, busy: &str) -> Result<File, ServiceError> {
     let dir = home.join("locks");
     std::fs::create_dir_all(&dir)?;
-    Ok(File::options()
+    let file = File::options()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(dir.join("home.lock"))?)
+        .open(dir.join("home.lock"))?;
+    let locked = if exclusive {
+        file.try_lock()
+    } else {
+        file.try_lock_shared()
+    };
+    match locked {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(ServiceError::new(
+            ErrorCode::Busy,
+            format!("{} {busy}", home.display()),
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -95,20 +109,7 @@ impl Groundwork {
                 format!("{} is not initialised; run `groundwork init`", home.display()),
             ));
         }
-        let home_lock = open_home_lock(home)?;
-        match home_lock.try_lock_shared() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(ServiceError::new(
-                    ErrorCode::Busy,
-                    format!(
-                        "{} is being restored from a backup; try again shortly",
-                        home.display()
-                    ),
-                ));
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
-        }
+        let home_lock = lock_home(home, false, "is being restored from a backup; try again shortly")?;
         let config = Config::load(&home.join(CONFIG_FILE))?;
         let store = Store::open(&store_path)?;
         Ok(Groundwork {

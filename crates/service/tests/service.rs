@@ -331,6 +331,16 @@ fn assert_exact_ranking(got: &[ScoredChunk], truth: &[ScoredChunk], k: usize, co
     }
 }
 
+fn scored(hits: &[groundwork_core::Hit]) -> Vec<ScoredChunk> {
+    hits.iter()
+        .map(|h| ScoredChunk {
+            chunk_id: h.chunk_id as u64,
+            doc_id: h.document_id as u64,
+            score: h.score,
+        })
+        .collect()
+}
+
 /// Tallies over all cases of one phase.
 #[derive(Default)]
 struct Tally {
@@ -386,14 +396,7 @@ fn run_cases(
                 .unwrap()
                 .hits;
             let matching = corpus.matching(query);
-            let ranked: Vec<ScoredChunk> = hits
-                .iter()
-                .map(|h| ScoredChunk {
-                    chunk_id: h.chunk_id as u64,
-                    doc_id: h.document_id as u64,
-                    score: h.score,
-                })
-                .collect();
+            let ranked = scored(&hits);
             let complete = ranked.len() < groundwork_service::MAX_K;
             let got: HashSet<u64> = ranked.iter().map(|c| c.chunk_id).collect();
             assert!(
@@ -463,14 +466,7 @@ fn run_cases(
                     hit.uri
                 );
             }
-            let got: Vec<ScoredChunk> = hits
-                .iter()
-                .map(|h| ScoredChunk {
-                    chunk_id: h.chunk_id as u64,
-                    doc_id: h.document_id as u64,
-                    score: h.score,
-                })
-                .collect();
+            let got = scored(&hits);
             let semantic_truth = restrict(&semantic[q]);
             let lexical_truth = restrict(&lexical[q].ranked);
             // Enough of the truth is known when the capped administrator list holds the

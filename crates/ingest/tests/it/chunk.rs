@@ -2,7 +2,8 @@
 //! tokenizer is tested with the embedding crate).
 
 use groundwork_ingest::chunk::{
-    ChunkDraft, ChunkingStrategy, DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP_TOKENS, Tokenize, chunk, split_segments,
+    ChunkDraft, ChunkingStrategy, DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP_TOKENS, Tokenize, chunk,
+    split_segments, token_spans_in_pieces,
 };
 use groundwork_ingest::parse::{Extracted, Format, HeadingSpan, PageSpan, ParseLimits, parse};
 use serde_json::json;
@@ -395,4 +396,40 @@ fn large_document_is_chunked_quickly() {
     assert!(chunks.iter().all(|c| c.token_count <= DEFAULT_MAX_TOKENS));
     assert!(elapsed.as_secs() < 20, "chunking took {elapsed:?}");
     assert_eq!(chunks[0].heading.as_deref(), Some("H0"));
+}
+
+#[test]
+fn tokenizing_in_pieces_gives_the_tokens_of_the_whole_text() {
+    let mut rng = groundwork_core::rng::SplitMix64::new(5);
+    let pieces = [
+        "leave",
+        "budget,",
+        "日本語",
+        "é",
+        "\n\n",
+        "x",
+        "policy.",
+        "  ",
+        "naïve",
+    ];
+    let mut text = String::new();
+    while text.len() < 5_000 {
+        text.push_str(pieces[rng.below(pieces.len())]);
+        if rng.chance(70) {
+            text.push(' ');
+        }
+    }
+    text.push_str(&"y".repeat(700)); // one word longer than a piece
+    let whole = WordTokenizer.token_spans(&text);
+    let long = text.len() - 700;
+    for piece in [64, 100, 257, 1000, 10_000] {
+        let cut = token_spans_in_pieces(&WordTokenizer, &text, piece);
+        if piece >= 1000 {
+            assert_eq!(cut, whole, "piece {piece}");
+        } else {
+            // Only the over-long word may be cut differently.
+            let before = |s: &[(usize, usize)]| s.iter().filter(|t| t.1 <= long).copied().collect::<Vec<_>>();
+            assert_eq!(before(&cut), before(&whole), "piece {piece}");
+        }
+    }
 }
