@@ -14,7 +14,7 @@
 //! chain of what it installed and appending its own record to it. Backups are taken by
 //! administrators and audited.
 
-use groundwork_core::{ErrorCode, SourceConfig, now_millis, sha256_hex};
+use groundwork_core::{ErrorCode, SourceConfig, now_millis};
 use groundwork_govern::audit::ChainVerifier;
 use groundwork_objects::Connection;
 use serde::{Deserialize, Serialize};
@@ -30,8 +30,6 @@ pub const MANIFEST: &str = "backup.json";
 const FORMAT: &str = "groundwork-backup/1";
 /// Largest manifest or config file read back.
 const MAX_SMALL_FILE: u64 = 1 << 20;
-/// Largest store read back from an object store.
-const MAX_STORE_BYTES: u64 = 64 << 30;
 
 /// Where a backup goes or comes from: a local folder, or an `s3://bucket/prefix` (optionally
 /// on an S3-compatible endpoint).
@@ -211,31 +209,36 @@ impl Place {
                 ),
             ));
         }
-        let bytes = match self {
-            Place::Folder(dir) => std::fs::read(dir.join(&file.name)).map_err(|e| self.unavailable(e))?,
+        // Into the scratch folder first (streamed for folders; an object no larger than the
+        // manifest says), then checked against the manifest.
+        match self {
+            Place::Folder(dir) => {
+                std::fs::copy(dir.join(&file.name), dest).map_err(|e| self.unavailable(e))?;
+            }
             Place::Objects {
                 connection, prefix, ..
-            } => connection
-                .get(&format!("{prefix}{}", file.name), MAX_STORE_BYTES)
-                .map_err(|e| self.unavailable(e))?
-                .to_vec(),
-        };
-        if bytes.len() as u64 != file.bytes || sha256_hex(&bytes) != file.sha256 {
+            } => {
+                let bytes = connection
+                    .get(&format!("{prefix}{}", file.name), file.bytes)
+                    .map_err(|e| self.unavailable(e))?;
+                std::fs::write(dest, &bytes)?;
+            }
+        }
+        let (bytes, sha256) = digest(dest)?;
+        if bytes != file.bytes || sha256 != file.sha256 {
             return Err(ServiceError::new(
                 ErrorCode::Corrupt,
                 format!(
-                    "{}/{}: {} bytes that do not match the manifest ({} bytes, sha256 {})",
+                    "{}/{}: {bytes} bytes that do not match the manifest ({} bytes, sha256 {})",
                     self.describe(),
                     file.name,
-                    bytes.len(),
                     file.bytes,
                     file.sha256
                 ),
             ));
         }
-        std::fs::write(dest, &bytes)
-            .and_then(|()| std::fs::File::open(dest)?.sync_all())
-            .map_err(ServiceError::from)
+        std::fs::File::open(dest)?.sync_all()?;
+        Ok(())
     }
 }
 
