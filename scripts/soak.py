@@ -32,12 +32,25 @@ def cli(bin_, home, *args):
     return json.loads(out.stdout) if out.stdout.strip() else None
 
 
-def rss_kib(pid):
+def rss_kib(pid, field="VmRSS"):
+    """Resident memory of `pid` in KiB: all of it (VmRSS), or its anonymous part (RssAnon: heap,
+    stacks) or its file-backed part (RssFile: the binary, mapped index files)."""
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
     return 0
+
+
+def slope_per_minute(points, since):
+    """Slope (per minute) of a least-squares line through the points at or after `since`."""
+    half = [p for p in points if p[0] >= since]
+    if len(half) < 2:
+        return 0.0
+    xs, ys = [p[0] for p in half], [p[1] for p in half]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    den = sum((x - mx) ** 2 for x in xs) or 1
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / den * 60
 
 
 def percentile(values, p):
@@ -145,12 +158,13 @@ def main():
     started = time.time()
     for t in threads:
         t.start()
-    memory = []
+    memory, anon = [], []
     syncs, next_sync, edit = 0, started + 60, 0
     end = started + args.minutes * 60
     while time.time() < end:
         now = time.time()
         memory.append((now - started, rss_kib(server.pid)))
+        anon.append((now - started, rss_kib(server.pid, "RssAnon")))
         if now >= next_sync:
             # Change a few documents, then start a sync job.
             for d in docs[edit: edit + 20]:
@@ -165,6 +179,7 @@ def main():
     for t in threads:
         t.join()
     memory.append((time.time() - started, rss_kib(server.pid)))
+    anon.append((time.time() - started, rss_kib(server.pid, "RssAnon")))
     server.terminate()
     server.wait()
 
@@ -174,13 +189,6 @@ def main():
     last = [ms for at, _, status, ms, d in samples if at - t0 >= args.minutes * 60 - 60 and not d]
     errors = [(kind, status) for _, kind, status, _, d in samples if not d and not 200 <= status < 300]
     deliberate_wrong = [(kind, status) for _, kind, status, _, d in samples if d and not 400 <= status < 500]
-    half = [m for m in memory if m[0] >= args.minutes * 30]
-    slope = 0.0
-    if len(half) >= 2:
-        xs, ys = [m[0] for m in half], [m[1] for m in half]
-        mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-        den = sum((x - mx) ** 2 for x in xs) or 1
-        slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / den
     report = {
         "minutes": args.minutes,
         "clients": args.clients,
@@ -196,7 +204,13 @@ def main():
         "last_minute_ms": {"p50": percentile(last, 50), "p99": percentile(last, 99), "n": len(last)},
         "rss_mib": {"start": round(memory[0][1] / 1024, 1), "end": round(memory[-1][1] / 1024, 1),
                     "peak": round(max(m[1] for m in memory) / 1024, 1),
-                    "second_half_slope_mib_per_minute": round(slope * 60 / 1024, 2)},
+                    "second_half_slope_mib_per_minute":
+                        round(slope_per_minute(memory, args.minutes * 30) / 1024, 2),
+                    "samples": [round(m[1] / 1024) for m in memory]},
+        "anonymous_rss_mib": {"start": round(anon[0][1] / 1024, 1), "end": round(anon[-1][1] / 1024, 1),
+                              "second_half_slope_mib_per_minute":
+                                  round(slope_per_minute(anon, args.minutes * 30) / 1024, 2),
+                              "samples": [round(m[1] / 1024) for m in anon]},
     }
     print(json.dumps(report, indent=2))
     sys.exit(0 if not errors and not deliberate_wrong else 1)

@@ -8,7 +8,7 @@ use crate::eval::{BenchArgs, EvalCommand};
 use crate::guard::GuardCommand;
 use crate::kb::{IndexCommand, KbCommand, SourceCommand, SyncArgs};
 use crate::search::{AskArgs, SearchArgs};
-use crate::setup::{ModelsCommand, ServeArgs};
+use crate::setup::{ModelsCommand, ParseWorkerArgs, ServeArgs};
 use crate::tables::{QualityCommand, SqlArgs, TableCommand, TablesArgs};
 use crate::{admin, audit, backup, eval, guard, kb, sample, search, setup, tables};
 use anyhow::Context;
@@ -146,9 +146,16 @@ pub enum Command {
         #[arg(long)]
         model_from: Option<PathBuf>,
     },
+    /// Internal: parse documents sent on standard input (started by sync, never by hand).
+    #[command(hide = true)]
+    ParseWorker(ParseWorkerArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    // A parse worker has no home and an empty environment.
+    if let Command::ParseWorker(args) = cli.command {
+        return setup::parse_worker(args);
+    }
     let home = match cli.home {
         Some(home) => home,
         None => default_home()?,
@@ -164,6 +171,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Models { command } => setup::models_command(&home, open, command, json),
         Command::Quickstart { model_from } => sample::quickstart(&home, model_from.as_deref(), json),
         Command::Serve(args) => setup::serve(open()?, args, json),
+        Command::ParseWorker(_) => unreachable!("handled before the home is resolved"),
         Command::Mcp => setup::mcp(open()?),
         Command::Kb { command } => kb::kb_command(&open()?, command, json),
         Command::Source { command } => kb::source_command(&open()?, command, json),

@@ -25,6 +25,13 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // Syncs parse documents in worker processes of this same binary.
+    if let Ok(program) = std::env::current_exe() {
+        groundwork_service::register_worker_command(groundwork_service::WorkerCommand {
+            program,
+            args: vec!["parse-worker".into()],
+        });
+    }
     let cli = cli::Cli::parse();
     let json = cli.json;
     match cli::run(cli) {

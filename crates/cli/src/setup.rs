@@ -69,6 +69,26 @@ pub fn fetch_model(
     Ok(())
 }
 
+/// Where a sync's parser worker puts its limits (see `groundwork_ingest::parse::pool`).
+#[derive(Debug, Args)]
+pub struct ParseWorkerArgs {
+    /// Cap on the worker's data segment, in bytes (0: none).
+    #[arg(long, default_value_t = 0)]
+    pub memory_bytes: u64,
+    /// CPU seconds allowed per document (0: none).
+    #[arg(long, default_value_t = 0)]
+    pub cpu_seconds: u64,
+}
+
+/// Serves parse requests on standard input until it closes.
+pub fn parse_worker(args: ParseWorkerArgs) -> anyhow::Result<()> {
+    groundwork_service::serve_worker(groundwork_service::WorkerLimits {
+        memory_bytes: args.memory_bytes,
+        cpu_seconds_per_document: args.cpu_seconds,
+    })?;
+    Ok(())
+}
+
 pub fn mcp(groundwork: Groundwork) -> anyhow::Result<()> {
     // A broken guardrail policy is reported now, not as every answer's error.
     groundwork.validate_guardrails()?;

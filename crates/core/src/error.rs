@@ -123,6 +123,8 @@ error_codes! {
         "A compressed entry expands past its size or ratio bound.";
     Panic = "panic", None, None, Document,
         "The parser crashed on this document; the crash was contained.";
+    OutOfMemory = "out_of_memory", None, None, Document,
+        "The parser's worker process outgrew `[ingest] parse_memory_mb` on this document and was stopped.";
     InvalidMetadata = "invalid_metadata", None, None, Document,
         "The document's own metadata could not be read.";
     BadSidecar = "bad_sidecar", None, None, Document,

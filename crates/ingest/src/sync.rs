@@ -11,7 +11,7 @@
 //! version; the next sync redoes whatever had not committed.
 
 use crate::chunk::{self, Tokenize};
-use crate::parse::{self, ParseLimits};
+use crate::parse::{self, ParseError, ParseLimits, ParserPool};
 use groundwork_core::{ChunkingConfig, ErrorCode, KnowledgeBase, Source, sha256_hex};
 use groundwork_embed::Embedder;
 use groundwork_objects::{Connection, ListFailure, ObjectEntry, ObjectError};
@@ -22,6 +22,7 @@ use groundwork_store::{
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
@@ -34,12 +35,18 @@ pub enum SyncError {
     Embed(#[from] groundwork_embed::EmbedError),
     #[error(transparent)]
     Index(#[from] IndexSyncError),
+    /// No parser worker process could be started (an installation fault).
+    #[error("{0}")]
+    Parser(String),
 }
 
 /// Limits and batch sizes for one sync.
 #[derive(Debug, Clone)]
 pub struct SyncOptions {
     pub parse_limits: ParseLimits,
+    /// Worker processes that parse (killed at the deadline, capped in memory and CPU time);
+    /// `None` parses on a thread of this process with a deadline but no hard stop.
+    pub parser_pool: Option<Arc<ParserPool>>,
     /// Documents committed per store transaction, at most.
     pub commit_batch_documents: usize,
     /// Chunk text held for one store transaction, at most (default 64 MiB): a batch commits
@@ -59,6 +66,7 @@ impl Default for SyncOptions {
     fn default() -> Self {
         SyncOptions {
             parse_limits: ParseLimits::default(),
+            parser_pool: None,
             commit_batch_documents: 32,
             commit_batch_bytes: 64 * 1024 * 1024,
             max_chunks_per_document: 10_000,
@@ -349,6 +357,7 @@ impl SyncEngine<'_> {
                         });
                         changes.push(DocumentChange::Failed(failure));
                     }
+                    Prepared::ParserUnavailable(message) => return Err(SyncError::Parser(message)),
                 }
                 observer.event(SyncEvent::Processed { uri: &item.entry.uri });
             }
@@ -482,13 +491,18 @@ impl SyncEngine<'_> {
                 Err(message) => return fail(ErrorCode::BadSidecar, format!("{}: {message}", sidecar.uri)),
             },
         };
-        let extracted = match parse::parse_isolated_declared(
-            bytes.to_vec(),
-            entry.uri.clone(),
-            limits.clone(),
-            declared_encoding,
-        ) {
+        let parsed = match &self.options.parser_pool {
+            Some(pool) => pool.parse(&bytes, &entry.uri, limits, declared_encoding.as_deref()),
+            None => parse::parse_isolated_declared(
+                bytes.to_vec(),
+                entry.uri.clone(),
+                limits.clone(),
+                declared_encoding,
+            ),
+        };
+        let extracted = match parsed {
             Ok(extracted) => extracted,
+            Err(ParseError::Unavailable(message)) => return Prepared::ParserUnavailable(message),
             Err(e) => return fail(e.code(), e.to_string()),
         };
         let strategy = chunking_strategy(&self.kb.config.chunking);
@@ -573,6 +587,8 @@ enum Prepared {
     Unchanged(VersionTouch),
     Parsed(DocumentWrite),
     Failed(FailureWrite),
+    /// No parser could be reached: the sync stops, recording nothing against the document.
+    ParserUnavailable(String),
 }
 
 /// Separates `x.metadata.json` sidecars from documents; sidecars are keyed by the URI of the

@@ -1,6 +1,8 @@
 //! `groundwork bench`: the figures the project promises, measured in one run.
 //!
 //! - embedding throughput at batch 32 × 128 tokens and query latency at 1 × 16 tokens;
+//! - parse throughput over the SciFact files, in-thread and through the parser worker
+//!   processes (`[ingest] parse_isolation`), one document at a time as a sync parses;
 //! - SciFact ingestion from a folder into a fresh home (documents/s, chunks/s, tokens/s),
 //!   the re-sync of the unchanged folder, query latency p50/p99 and quality per search type;
 //! - the vector index alone on a synthetic corpus (exact scan and HNSW, recall@10);
@@ -11,8 +13,9 @@ use crate::eval::{EvalRow, evaluate, read_judgements, write_corpus_folder};
 use crate::home::Groundwork;
 use groundwork_embed::{LocalEmbedder, LocalOptions};
 use groundwork_index::SearchType;
+use groundwork_ingest::parse::{ParseLimits, ParserPool, parse_isolated};
 use serde::Serialize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 #[derive(Debug, Clone)]
@@ -48,8 +51,21 @@ pub struct LatencyRow {
 }
 
 #[derive(Debug, Clone, Serialize)]
+pub struct ParseBench {
+    pub documents: usize,
+    pub megabytes: f64,
+    /// On a thread of this process with a deadline (no hard stop).
+    pub thread_documents_per_s: f64,
+    /// Through the pool of worker processes; `None` when parsing is not isolated in processes.
+    pub process_documents_per_s: Option<f64>,
+    /// `process_documents_per_s / thread_documents_per_s`.
+    pub process_over_thread: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
 pub struct ScifactBench {
     pub documents: usize,
+    pub parse: ParseBench,
     pub chunks: usize,
     pub ingest_s: f64,
     pub documents_per_s: f64,
@@ -131,6 +147,12 @@ impl Groundwork {
         let documents = write_corpus_folder(&dir.join("corpus.jsonl"), &folder)?;
         bench_home.create_kb("scifact", Default::default())?;
         bench_home.add_source("scifact", &folder.to_string_lossy(), Default::default())?;
+        progress("parse throughput, in-thread and in worker processes");
+        let parse = bench_parse(
+            &folder,
+            bench_home.shared.parsers.as_deref(),
+            &bench_home.config().ingest.sync_options(None).parse_limits,
+        )?;
         bench_home.embedder()?;
         progress("first sync (parse, chunk, embed, index)");
         let started = Instant::now();
@@ -163,6 +185,7 @@ impl Groundwork {
             .collect();
         Ok(ScifactBench {
             documents,
+            parse,
             chunks: first.chunks_written,
             ingest_s,
             documents_per_s: documents as f64 / ingest_s,
@@ -174,6 +197,45 @@ impl Groundwork {
             search,
         })
     }
+}
+
+/// Parses every file of `folder` one at a time, first in-thread, then through `pool`. The files
+/// are read beforehand, so only parsing (and, for the pool, the trip to the worker) is timed.
+fn bench_parse(
+    folder: &Path,
+    pool: Option<&ParserPool>,
+    limits: &ParseLimits,
+) -> Result<ParseBench, ServiceError> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(folder)? {
+        let path = entry?.path();
+        if path.is_file() {
+            let body = std::fs::read(&path)?;
+            files.push((path.to_string_lossy().into_owned(), body));
+        }
+    }
+    files.sort();
+    let bytes: usize = files.iter().map(|(_, body)| body.len()).sum();
+    let started = Instant::now();
+    for (name, body) in &files {
+        let _ = parse_isolated(body.clone(), name.clone(), limits.clone());
+    }
+    let thread_s = started.elapsed().as_secs_f64();
+    let process_s = pool.map(|pool| {
+        let started = Instant::now();
+        for (name, body) in &files {
+            let _ = pool.parse(body, name, limits, None);
+        }
+        started.elapsed().as_secs_f64()
+    });
+    let per_s = |seconds: f64| files.len() as f64 / seconds.max(1e-9);
+    Ok(ParseBench {
+        documents: files.len(),
+        megabytes: bytes as f64 / 1e6,
+        thread_documents_per_s: per_s(thread_s),
+        process_documents_per_s: process_s.map(per_s),
+        process_over_thread: process_s.map(|p| thread_s / p.max(1e-9)),
+    })
 }
 
 struct RemoveOnDrop(PathBuf);

@@ -2,10 +2,13 @@
 
 use crate::ServiceError;
 use groundwork_index::SearchType;
-use groundwork_ingest::parse::ParseLimits;
+use groundwork_ingest::parse::{
+    ParseLimits, ParserPool, PoolConfig, WorkerLimits, registered_worker_command,
+};
 use groundwork_ingest::sync::SyncOptions;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -194,6 +197,23 @@ pub struct IngestConfig {
     /// Documents committed per store transaction during a sync (smaller: progress survives a
     /// kill sooner; larger: fewer commits).
     pub commit_batch_documents: usize,
+    /// Where documents are parsed: `process` (a pool of worker processes, killed at the
+    /// deadline and capped in memory and CPU time by the OS) or `thread` (in the server's own
+    /// process: a deadline, but a stuck parser keeps its thread and memory).
+    pub parse_isolation: ParseIsolation,
+    /// Worker processes parsing at once (`process` isolation).
+    pub parse_workers: usize,
+    /// Memory cap of one parser worker process, in MiB (`out_of_memory` above it; at least
+    /// 128, since the parse thread's stack counts too).
+    pub parse_memory_mb: u64,
+}
+
+/// See [`IngestConfig::parse_isolation`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ParseIsolation {
+    Process,
+    Thread,
 }
 
 impl Default for IngestConfig {
@@ -209,14 +229,39 @@ impl Default for IngestConfig {
             max_table_cells: parse.max_table_cells,
             max_chunks_per_document: sync.max_chunks_per_document,
             commit_batch_documents: sync.commit_batch_documents,
+            parse_isolation: ParseIsolation::Process,
+            parse_workers: PoolConfig::default().workers,
+            parse_memory_mb: PoolConfig::default().limits.memory_bytes / (1024 * 1024),
         }
     }
 }
 
 impl IngestConfig {
-    /// The parser's limits and the sync's options these settings make.
-    pub fn sync_options(&self) -> SyncOptions {
+    /// The pool of parser worker processes these settings make, when isolation is `process`
+    /// and this program can act as a worker (it registered how; a library caller parses
+    /// in-thread).
+    pub fn parser_pool(&self) -> Option<ParserPool> {
+        if self.parse_isolation != ParseIsolation::Process {
+            return None;
+        }
+        let command = registered_worker_command()?;
+        Some(ParserPool::new(
+            command.clone(),
+            PoolConfig {
+                workers: self.parse_workers.max(1),
+                limits: WorkerLimits {
+                    memory_bytes: self.parse_memory_mb.max(128) * 1024 * 1024,
+                    cpu_seconds_per_document: self.parse_timeout_secs.max(1),
+                },
+                ..PoolConfig::default()
+            },
+        ))
+    }
+
+    /// The parser's limits and the sync's options these settings make, parsing in `pool`.
+    pub fn sync_options(&self, pool: Option<Arc<ParserPool>>) -> SyncOptions {
         SyncOptions {
+            parser_pool: pool,
             parse_limits: ParseLimits {
                 max_bytes: self.max_file_bytes,
                 timeout: std::time::Duration::from_secs(self.parse_timeout_secs),

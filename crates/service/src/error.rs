@@ -93,6 +93,7 @@ impl From<groundwork_ingest::sync::SyncError> for ServiceError {
             E::Source(e) => e.into(),
             E::Embed(e) => e.into(),
             E::Index(e) => e.into(),
+            E::Parser(message) => ServiceError::new(ErrorCode::Internal, message),
         }
     }
 }

@@ -77,6 +77,9 @@ pub(crate) struct Shared {
     pub(crate) catalogues: Mutex<HashMap<KbId, Arc<crate::loaded::Catalogue>>>,
     /// Guardrail policies compiled so far, by name (see `guardrails`).
     pub(crate) guards: Mutex<HashMap<String, Arc<crate::policy_guard::PolicyGuard>>>,
+    /// Parser worker processes shared by every sync of this home (`[ingest] parse_isolation`);
+    /// started as documents arrive.
+    pub(crate) parsers: Option<Arc<groundwork_ingest::parse::ParserPool>>,
     /// A shared lock on `locks/home.lock` for as long as the home is open, so that a restore
     /// (which takes it exclusively) never replaces a store under a running process.
     _home_lock: File,
@@ -112,8 +115,10 @@ impl Groundwork {
         let home_lock = lock_home(home, false, "is being restored from a backup; try again shortly")?;
         let config = Config::load(&home.join(CONFIG_FILE))?;
         let store = Store::open(&store_path)?;
+        let parsers = config.ingest.parser_pool().map(Arc::new);
         Ok(Groundwork {
             shared: Arc::new(Shared {
+                parsers,
                 home: home.to_path_buf(),
                 config,
                 store,

@@ -241,7 +241,11 @@ impl Groundwork {
                 kb: &kb,
                 embedder: embedder.as_ref(),
                 indexes: &loaded.live,
-                options: self.shared.config.ingest.sync_options(),
+                options: self
+                    .shared
+                    .config
+                    .ingest
+                    .sync_options(self.shared.parsers.clone()),
             };
             Ok(engine.run(&readers, observer)?)
         })

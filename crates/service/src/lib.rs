@@ -43,6 +43,7 @@ pub use eval_sql::{SqlEvalOptions, SqlEvalReport, TableEvalOptions, TableEvalRep
 pub use groundwork_govern::access::{Grant, Grantee, Level, NewGrant};
 pub use groundwork_govern::audit::{Anchor, AuditRow};
 pub use groundwork_index::SearchType;
+pub use groundwork_ingest::parse::{WorkerCommand, WorkerLimits, register_worker_command, serve_worker};
 pub use groundwork_ingest::sync::{SyncEvent, SyncObserver, SyncReport};
 pub use groundwork_sql::output::Format as ResultFormat;
 pub use groundwork_sql::quality::QualityReport;

@@ -10,6 +10,7 @@ mod filters;
 mod governance;
 mod guardrails;
 mod hostile;
+mod isolation;
 mod links;
 mod mcp;
 mod remote;

@@ -11,8 +11,10 @@
 //! size, so a small file cannot expand into a large amount of work.
 //!
 //! Hostile input is expected: every limit in [`ParseLimits`] is enforced before or while the
-//! work is done, never after. `pdf-extract` may panic or loop on crafted files; call
-//! [`parse_isolated`] to run a parse on its own thread with `catch_unwind` and a deadline.
+//! work is done, never after. `pdf-extract` may panic or loop on crafted files; a
+//! [`ParserPool`] runs parses in worker processes that are killed at a deadline and capped in
+//! memory and CPU time by the OS, and [`parse_isolated`] runs one on its own thread with
+//! `catch_unwind` and a deadline where no worker program is available.
 //!
 //! Sidecar metadata files (`<file>.metadata.json`, Amazon Bedrock Knowledge Base convention)
 //! are read with [`parse_sidecar`].
@@ -26,8 +28,10 @@ mod isolate;
 mod json;
 mod markdown;
 mod pdf;
+mod pool;
 mod sidecar;
 mod text;
+mod worker;
 
 use std::time::Duration;
 
@@ -35,7 +39,12 @@ use groundwork_core::ErrorCode;
 use serde::{Deserialize, Serialize};
 
 pub use isolate::{isolated_parsers_running, parse_isolated, parse_isolated_declared, run_isolated};
+pub use pool::{
+    ParserPool, PoolConfig, PoolStats, WorkerCommand, register_worker_command, registered_worker_command,
+};
 pub use sidecar::{MAX_SIDECAR_BYTES, is_sidecar, parse_sidecar, sidecar_encoding};
+
+pub use worker::{WorkerLimits, serve_worker};
 
 use builder::TextBuilder;
 
@@ -136,7 +145,7 @@ fn extension(path: &str) -> Option<String> {
 }
 
 /// Resource limits for one parse. Every limit is checked before or during the work.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParseLimits {
     /// Largest input accepted at all (default 64 MiB); checked before any work.
     pub max_bytes: u64,
@@ -231,7 +240,7 @@ pub struct Extracted {
 
 /// Why a file could not be parsed. Each variant has a stable machine code ([`ParseError::code`])
 /// for sync reports.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum ParseError {
     /// The input is larger than the configured limit.
     #[error("file too large: {size} bytes (limit {limit})")]
@@ -273,9 +282,17 @@ pub enum ParseError {
     /// The isolated parse did not finish in time (see [`parse_isolated`]).
     #[error("parse timed out after {0:?}")]
     Timeout(Duration),
-    /// The parser panicked (caught; see [`parse_isolated`]).
+    /// The parser panicked (caught; see [`parse_isolated`]), or its worker process died of
+    /// something other than a limit (see [`ParserPool`]).
     #[error("parser panicked: {0}")]
     Panic(String),
+    /// The parser's worker process outgrew its memory cap on this document (see [`ParserPool`]).
+    #[error("parser ran out of memory: {0}")]
+    OutOfMemory(String),
+    /// No parser worker process could be started or spoken to: a fault of the installation,
+    /// not of the document (a sync stops on it without recording the document as failed).
+    #[error("parser workers unavailable: {0}")]
+    Unavailable(String),
     /// A sidecar metadata file that does not follow the expected shape.
     #[error("invalid metadata: {0}")]
     InvalidMetadata(String),
@@ -295,6 +312,8 @@ impl ParseError {
             ParseError::ZipBomb(_) => ErrorCode::ZipBomb,
             ParseError::Timeout(_) => ErrorCode::Timeout,
             ParseError::Panic(_) => ErrorCode::Panic,
+            ParseError::OutOfMemory(_) => ErrorCode::OutOfMemory,
+            ParseError::Unavailable(_) => ErrorCode::Internal,
             ParseError::InvalidMetadata(_) => ErrorCode::InvalidMetadata,
         }
     }
