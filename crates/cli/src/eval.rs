@@ -80,6 +80,10 @@ pub struct BenchArgs {
     /// Timed runs of the embedding micro-benchmarks (0 skips them).
     #[arg(long, default_value_t = 5)]
     pub embed_runs: usize,
+    /// With --scifact: measure parse throughput (in-thread and in worker processes) and stop
+    /// before the sync.
+    #[arg(long, requires = "scifact")]
+    pub parse_only: bool,
 }
 
 // ---- dispatch -----------------------------------------------------------------------------
@@ -166,6 +170,7 @@ pub fn bench(groundwork: &Groundwork, args: BenchArgs, json: bool) -> anyhow::Re
             scifact: args.scifact,
             vectors: args.vectors,
             embed_runs: args.embed_runs,
+            parse_only: args.parse_only,
         },
         &mut say,
         &mut progress,

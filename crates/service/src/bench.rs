@@ -26,6 +26,8 @@ pub struct BenchOptions {
     pub vectors: usize,
     /// Timed runs of the embedding micro-benchmarks; 0 skips them.
     pub embed_runs: usize,
+    /// With `scifact`: measure parse throughput only, not the sync and the queries.
+    pub parse_only: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -65,7 +67,6 @@ pub struct ParseBench {
 #[derive(Debug, Clone, Serialize)]
 pub struct ScifactBench {
     pub documents: usize,
-    pub parse: ParseBench,
     pub chunks: usize,
     pub ingest_s: f64,
     pub documents_per_s: f64,
@@ -80,6 +81,7 @@ pub struct ScifactBench {
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchReport {
     pub embedding: Option<EmbeddingBench>,
+    pub parse: Option<ParseBench>,
     pub scifact: Option<ScifactBench>,
     pub vectors: Option<groundwork_index::VectorBenchReport>,
     pub peak_rss_mib: f64,
@@ -106,9 +108,12 @@ impl Groundwork {
         } else {
             None
         };
-        let scifact = match &options.scifact {
-            Some(dir) => Some(self.bench_scifact(dir, progress, observer)?),
-            None => None,
+        let (parse, scifact) = match &options.scifact {
+            Some(dir) => {
+                let (parse, scifact) = self.bench_scifact(dir, options.parse_only, progress, observer)?;
+                (Some(parse), scifact)
+            }
+            None => (None, None),
         };
         let vectors = if options.vectors > 0 {
             progress(&format!("vector index on {} synthetic vectors", options.vectors));
@@ -118,6 +123,7 @@ impl Groundwork {
         };
         Ok(BenchReport {
             embedding,
+            parse,
             scifact,
             vectors,
             peak_rss_mib: peak_rss_mib(),
@@ -127,9 +133,10 @@ impl Groundwork {
     fn bench_scifact(
         &self,
         dir: &std::path::Path,
+        parse_only: bool,
         progress: &mut dyn FnMut(&str),
         observer: &mut dyn crate::SyncObserver,
-    ) -> Result<ScifactBench, ServiceError> {
+    ) -> Result<(ParseBench, Option<ScifactBench>), ServiceError> {
         // A fresh home, so that nothing is cached: this measures a first ingestion.
         let scratch = self
             .home()
@@ -153,6 +160,9 @@ impl Groundwork {
             bench_home.shared.parsers.as_deref(),
             &bench_home.config().ingest.sync_options(None).parse_limits,
         )?;
+        if parse_only {
+            return Ok((parse, None));
+        }
         bench_home.embedder()?;
         progress("first sync (parse, chunk, embed, index)");
         let started = Instant::now();
@@ -183,9 +193,8 @@ impl Groundwork {
                 mrr_at_10: row.metrics.mrr_at_10,
             })
             .collect();
-        Ok(ScifactBench {
+        let scifact = ScifactBench {
             documents,
-            parse,
             chunks: first.chunks_written,
             ingest_s,
             documents_per_s: documents as f64 / ingest_s,
@@ -195,7 +204,8 @@ impl Groundwork {
             resync_embeddings_computed: second.embeddings_computed,
             queries: judgements.queries.len(),
             search,
-        })
+        };
+        Ok((parse, Some(scifact)))
     }
 }
 
