@@ -99,6 +99,7 @@ pub fn mcp(groundwork: Groundwork) -> anyhow::Result<()> {
 
 /// Runs the HTTP server on a tokio runtime until a shutdown signal.
 pub fn serve(groundwork: Groundwork, args: ServeArgs, json: bool) -> anyhow::Result<()> {
+    groundwork_server::tune_allocator();
     let mut config = groundwork.config().server.clone();
     if let Some(listen) = args.listen {
         config.listen = listen;

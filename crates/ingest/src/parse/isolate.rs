@@ -7,8 +7,9 @@
 //!
 //! **The stuck thread is abandoned, not killed.** Rust has no safe way to stop a thread from
 //! outside (no cancellation points, and killing a thread mid-allocation would leave the
-//! allocator and any locks in an undefined state); running the parser in a child process would
-//! be the only hard stop, and is not worth the cost for the rare hostile file. The abandoned
+//! allocator and any locks in an undefined state); the hard stop is a worker process, which is
+//! what a sync uses by default (see [`super::ParserPool`]). This thread path is the fallback for
+//! `parse_isolation = "thread"` and for library callers without a worker program. The abandoned
 //! thread keeps its CPU and memory until the library returns on its own, and its result is then
 //! discarded. [`isolated_parsers_running`] reports how many such threads are still alive, so a
 //! caller can stop feeding new work (or restart the process) if they pile up.

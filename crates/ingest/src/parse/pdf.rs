@@ -2,7 +2,8 @@
 //!
 //! No OCR: an image-only PDF yields empty text and a warning. `pdf-extract` panics on some
 //! malformed files by design; the panic is caught here and reported as
-//! [`ParseError::Panic`], but it can also loop, which only [`super::parse_isolated`] bounds.
+//! [`ParseError::Panic`], but it can also loop, which only a worker process
+//! ([`super::ParserPool`]) stops, and [`super::parse_isolated`] bounds with a deadline.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
