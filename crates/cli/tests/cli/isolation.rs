@@ -8,7 +8,7 @@
 //! classification of each death are the real ones. The memory cap is also shown on a real parse.
 
 use crate::require_model;
-use crate::support::{TestHome, file_name, write};
+use crate::support::{TestHome, failures, write};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -27,20 +27,6 @@ fn configure(env: &TestHome, settings: &[(&str, &str)]) {
         text.replace_range(start + 1..end, &format!("{name} = {value}"));
     }
     std::fs::write(&config, text).unwrap();
-}
-
-fn failures(report: &serde_json::Value) -> BTreeMap<String, String> {
-    report["failed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                file_name(f["uri"].as_str().unwrap()).to_string(),
-                f["code"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
 }
 
 /// The parent process of `pid`, from `/proc/PID/status`.

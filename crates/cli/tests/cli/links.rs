@@ -3,26 +3,11 @@
 //! and the rest of the folder syncs. With `--follow-links`, links inside the root are read.
 
 use crate::require_model;
-use crate::support::{TestHome, file_name, write};
-use serde_json::Value;
+use crate::support::{TestHome, failures, write};
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::symlink;
-
-fn failures(report: &Value) -> BTreeMap<String, String> {
-    report["failed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                file_name(f["uri"].as_str().unwrap()).to_string(),
-                f["code"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
-}
 
 fn expected(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs

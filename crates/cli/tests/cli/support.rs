@@ -267,3 +267,18 @@ pub fn shared_data(name: &str) -> Option<PathBuf> {
     assert!(dir.is_dir(), "{} is missing", dir.display());
     Some(dir)
 }
+
+/// A sync report's failures: file name → error code.
+pub fn failures(report: &Value) -> std::collections::BTreeMap<String, String> {
+    report["failed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                file_name(f["uri"].as_str().unwrap()).to_string(),
+                f["code"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
