@@ -60,8 +60,8 @@ pub struct AccessPoint {
     pub stats: LatencyStats,
 }
 
-/// Readable fractions measured by [`bench_vectors`]: everything, 10%, 1%, 0.1%.
-pub const ACCESS_FRACTIONS: [f64; 4] = [1.0, 0.1, 0.01, 0.001];
+/// Readable fractions measured by [`bench_vectors`]: everything, 50%, 10%, 5%, 1%, 0.1%.
+pub const ACCESS_FRACTIONS: [f64; 6] = [1.0, 0.5, 0.1, 0.05, 0.01, 0.001];
 
 #[derive(Debug, Clone, Serialize)]
 pub struct EfPoint {

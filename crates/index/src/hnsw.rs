@@ -348,6 +348,7 @@ impl Hnsw {
                 &mut visited,
                 &mut scratch,
                 None,
+                usize::MAX,
             );
             let max_links = if layer == 0 { self.m0 } else { self.params.m };
             let selected = select_diverse(&found, self.params.m, vectors);
@@ -427,7 +428,14 @@ impl Hnsw {
     /// With `accept`, every node is still traversed (rejected nodes are
     /// bridges to accepted ones) but only accepted nodes enter the result
     /// beam; the search stops once the beam holds `ef` accepted nodes and no
-    /// candidate can improve it.
+    /// candidate can improve it. Since the beam bounds which candidates are
+    /// worth expanding, a beam of `ef` accepted nodes explores about as far
+    /// as an unfiltered beam of `ef / selectivity` nodes.
+    ///
+    /// `max_evaluations` caps the similarity computations: a filter that
+    /// admits far fewer nodes near the query than expected would otherwise
+    /// walk the whole graph looking for them. The search then returns what
+    /// it has (possibly fewer than `ef` nodes).
     #[allow(clippy::too_many_arguments)]
     fn search_layer(
         &self,
@@ -439,6 +447,7 @@ impl Hnsw {
         visited: &mut Visited,
         scratch: &mut Vec<u32>,
         accept: Option<&dyn Fn(u32) -> bool>,
+        max_evaluations: usize,
     ) -> Vec<Scored> {
         let accepted = |node: u32| accept.is_none_or(|f| f(node));
         visited.reset(self.len());
@@ -457,9 +466,13 @@ impl Hnsw {
                 }
             }
         }
+        let mut evaluations = 0usize;
         while let Some(candidate) = candidates.pop() {
             let worst = results.peek().map_or(f32::NEG_INFINITY, |r| r.0.0);
             if results.len() >= ef && candidate.0 < worst {
+                break;
+            }
+            if evaluations >= max_evaluations {
                 break;
             }
             self.neighbours_into(candidate.1, layer, scratch);
@@ -467,6 +480,7 @@ impl Hnsw {
                 if visited.check_and_mark(neighbour) {
                     continue;
                 }
+                evaluations += 1;
                 let sim = vectors.sim_to(query, neighbour);
                 let worst = results.peek().map_or(f32::NEG_INFINITY, |r| r.0.0);
                 if results.len() < ef || sim > worst {
@@ -487,7 +501,9 @@ impl Hnsw {
 
     /// Approximate top-`k` (best first) as `(similarity, slot)`, restricted to
     /// nodes for which `accept` returns true. May return fewer than `k` when
-    /// accepted nodes are rare; the caller widens `ef` or falls back to exact.
+    /// accepted nodes are rare or `max_evaluations` similarity computations
+    /// did not find enough of them; the caller widens `ef` or falls back to
+    /// exact.
     pub(crate) fn search(
         &self,
         query: &[f32],
@@ -495,6 +511,7 @@ impl Hnsw {
         ef: usize,
         vectors: VectorsRef<'_>,
         accept: Option<&dyn Fn(u32) -> bool>,
+        max_evaluations: usize,
     ) -> Vec<(f32, u32)> {
         let Some(entry) = *self.entry.lock() else {
             return Vec::new();
@@ -517,6 +534,7 @@ impl Hnsw {
             &mut visited,
             &mut scratch,
             accept,
+            max_evaluations,
         );
         self.return_visited(visited);
         found.into_iter().take(k).map(|s| (s.0, s.1)).collect()

@@ -146,7 +146,8 @@ pub struct SearchConfig {
     /// smaller ones are scanned exactly.
     pub ann_min_chunks: usize,
     /// A permission-restricted semantic search scans exactly (instead of walking the graph)
-    /// when the reader may see at most this many chunks, or at most 30% of them.
+    /// when the reader may see at most this many chunks; above it a cost estimate chooses
+    /// between the scan and a filtered graph walk.
     pub filter_exact_max_chunks: usize,
 }
 
