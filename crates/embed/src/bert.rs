@@ -1,4 +1,4 @@
-//! A BERT encoder forward pass written directly on candle tensors.
+//! A BERT encoder loaded for sentence embedding: configuration, weights, batching, pooling.
 //!
 //! Only what sentence embedding needs is implemented: absolute position
 //! embeddings, token type 0 everywhere, post-layer-norm encoder blocks with
@@ -8,19 +8,18 @@
 //! * query/key/value projections are fused into one `[hidden, 3*hidden]`
 //!   matrix, so each layer does one large matmul instead of three;
 //! * the `1/sqrt(head_dim)` attention scale is folded into the query weights;
-//! * all linear weights are stored transposed (`[in, out]`, contiguous) so the
-//!   matmul reads them without strided access;
+//! * every linear weight is packed for the chosen kernel (`gemm` for fp32, `qgemm` for int8);
 //! * the token-type-0 embedding is pre-added to the position embeddings.
+//!
+//! The forward pass itself is in `crate::host`.
 
-use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
-use rayon::prelude::*;
 use serde::Deserialize;
 
 use crate::EmbedError;
-use crate::blas;
-use crate::host::{HostLayer, HostLayerNorm, HostLinear, HostModel};
-
+use crate::gemm::PackedF32;
+use crate::kernel::{Isa, Precision};
+use crate::qgemm::PackedI8;
+use crate::weights::Weights;
 /// The subset of a Hugging Face `config.json` that a BERT encoder needs.
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct BertConfig {
@@ -82,102 +81,93 @@ impl BertConfig {
     }
 }
 
-/// A linear layer with its weight stored as `[in, out]`.
-struct Linear {
-    w: Tensor,
-    b: Tensor,
-    /// The same weights as plain row-major `[in, out]` memory, for the BLAS path.
-    w_host: Vec<f32>,
-    b_host: Vec<f32>,
+/// A linear layer: packed weights (`[in, out]` before packing) and the bias.
+pub(crate) struct Linear {
+    weights: Packed,
+    pub(crate) bias: Vec<f32>,
+}
+
+enum Packed {
+    F32(PackedF32),
+    I8(PackedI8),
 }
 
 impl Linear {
-    fn new(w: Tensor, b: Tensor) -> candle_core::Result<Linear> {
-        let w_host = w.flatten_all()?.to_vec1::<f32>()?;
-        let b_host = b.to_vec1::<f32>()?;
-        Ok(Linear { w, b, w_host, b_host })
+    /// `w` is `[in, out]`, row-major.
+    fn new(w: &[f32], inputs: usize, b: Vec<f32>, isa: Isa, precision: Precision) -> Linear {
+        let outputs = b.len();
+        let weights = match precision {
+            Precision::Fp32 => Packed::F32(PackedF32::pack(w, inputs, outputs, isa)),
+            Precision::Int8 => Packed::I8(PackedI8::pack(w, inputs, outputs, isa)),
+        };
+        Linear { weights, bias: b }
     }
 
-    /// `x` is `[rows, in]`; returns `[rows, out]`, passed through erf-GELU when `gelu`.
-    /// (With OpenBLAS present, `crate::host` runs the whole encoder instead.)
-    fn forward(&self, x: &Tensor, gelu: bool) -> candle_core::Result<Tensor> {
-        let y = x.matmul(&self.w)?.broadcast_add(&self.b)?;
-        if gelu { y.gelu_erf() } else { Ok(y) }
+    pub(crate) fn outputs(&self) -> usize {
+        match &self.weights {
+            Packed::F32(p) => p.outputs(),
+            Packed::I8(p) => p.outputs(),
+        }
+    }
+
+    /// `c[rows × out] += x[rows × in] · w` (the bias is the caller's to pre-fill).
+    pub(crate) fn multiply_accumulate(&self, x: &[f32], rows: usize, c: &mut [f32]) {
+        match &self.weights {
+            Packed::F32(p) => p.multiply_accumulate(x, rows, c),
+            Packed::I8(p) => p.multiply_accumulate(x, rows, c),
+        }
+    }
+
+    fn kernel_name(&self) -> &'static str {
+        match &self.weights {
+            Packed::F32(_) => "",
+            Packed::I8(p) => p.kernel_name(),
+        }
     }
 }
 
-struct LayerNorm {
-    w: Tensor,
-    b: Tensor,
-    eps: f32,
-    w_host: Vec<f32>,
-    b_host: Vec<f32>,
+pub(crate) struct LayerNorm {
+    pub(crate) w: Vec<f32>,
+    pub(crate) b: Vec<f32>,
+    pub(crate) eps: f32,
 }
 
-impl LayerNorm {
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        // The fused candle-nn kernel needs a contiguous input; everything
-        // reaching here already is, so this never copies.
-        candle_nn::ops::layer_norm(&x.contiguous()?, &self.w, &self.b, self.eps)
-    }
-}
-
-struct Layer {
-    qkv: Linear,
-    attn_out: Linear,
-    ln_attn: LayerNorm,
-    inter: Linear,
-    out: Linear,
-    ln_out: LayerNorm,
+pub(crate) struct Layer {
+    pub(crate) qkv: Linear,
+    pub(crate) attn_out: Linear,
+    pub(crate) ln_attn: LayerNorm,
+    pub(crate) inter: Linear,
+    pub(crate) out: Linear,
+    pub(crate) ln_out: LayerNorm,
 }
 
 /// A loaded BERT encoder.
 pub(crate) struct BertModel {
-    word: Tensor,
-    /// Host copies of the embedding tables for the BLAS path (empty when BLAS is absent).
-    word_host: Vec<f32>,
-    pos_type_host: Vec<f32>,
-    /// Position embeddings with the token-type-0 embedding already added.
-    pos_type: Tensor,
-    ln_emb: LayerNorm,
-    layers: Vec<Layer>,
-    heads: usize,
-    head_dim: usize,
-    hidden: usize,
+    /// `[vocab, hidden]`.
+    pub(crate) word: Vec<f32>,
+    /// `[positions, hidden]`, the token-type-0 embedding already added.
+    pub(crate) pos_type: Vec<f32>,
+    pub(crate) ln_emb: LayerNorm,
+    pub(crate) layers: Vec<Layer>,
+    pub(crate) heads: usize,
+    pub(crate) hidden: usize,
+    pub(crate) isa: Isa,
+    pub(crate) precision: Precision,
     max_positions: usize,
     vocab_size: usize,
 }
 
-/// Fetches `name`, trying the bare name first and then with a `bert.` prefix
-/// (checkpoints saved from `BertForXxx` heads carry the prefix).
-fn get(vb: &VarBuilder, prefix: &str, name: &str) -> Result<Tensor, EmbedError> {
-    let full = format!("{prefix}{name}");
-    if !vb.contains_tensor(&full) {
-        return Err(EmbedError::InvalidModel(format!(
-            "weight {full:?} missing from model.safetensors"
-        )));
-    }
-    vb.get_unchecked(&full)
-        .and_then(|t| t.to_dtype(DType::F32))
-        .map_err(|e| EmbedError::InvalidModel(format!("cannot load weight {full:?}: {e}")))
-}
-
-fn check_shape(t: &Tensor, want: &[usize], name: &str) -> Result<(), EmbedError> {
-    if t.dims() != want {
-        return Err(EmbedError::InvalidModel(format!(
-            "weight {name} has shape {:?}, expected {want:?}",
-            t.dims()
-        )));
-    }
-    Ok(())
-}
-
 impl BertModel {
-    pub fn load(vb: &VarBuilder, cfg: &BertConfig) -> Result<Self, EmbedError> {
+    pub fn load(
+        weights: &Weights<'_>,
+        cfg: &BertConfig,
+        isa: Isa,
+        precision: Precision,
+    ) -> Result<Self, EmbedError> {
         cfg.validate()?;
-        let prefix = if vb.contains_tensor("embeddings.word_embeddings.weight") {
+        let prefix = if weights.contains("embeddings.word_embeddings.weight") {
             ""
-        } else if vb.contains_tensor("bert.embeddings.word_embeddings.weight") {
+        } else if weights.contains("bert.embeddings.word_embeddings.weight") {
             "bert."
         } else {
             return Err(EmbedError::InvalidModel(
@@ -186,60 +176,62 @@ impl BertModel {
         };
         let h = cfg.hidden_size;
         let eps = cfg.layer_norm_eps as f32;
-
-        let load = |name: &str, shape: &[usize]| -> Result<Tensor, EmbedError> {
-            let t = get(vb, prefix, name)?;
-            check_shape(&t, shape, name)?;
-            Ok(t)
-        };
-        // Linear weights are stored `[out, in]` (PyTorch); keep them `[in, out]`.
-        let linear = |name: &str, in_dim: usize, out_dim: usize| -> Result<Linear, EmbedError> {
+        let load = |name: &str, shape: &[usize]| weights.get(&format!("{prefix}{name}"), Some(shape));
+        // Linear weights are stored `[out, in]` (PyTorch); transpose to `[in, out]`.
+        let dense = |name: &str, in_dim: usize, out_dim: usize| -> Result<(Vec<f32>, Vec<f32>), EmbedError> {
             let w = load(&format!("{name}.weight"), &[out_dim, in_dim])?;
             let b = load(&format!("{name}.bias"), &[out_dim])?;
-            Ok(Linear::new(w.t()?.contiguous()?, b)?)
+            Ok((transpose(&w, out_dim, in_dim), b))
+        };
+        let linear = |name: &str, in_dim: usize, out_dim: usize| -> Result<Linear, EmbedError> {
+            let (w, b) = dense(name, in_dim, out_dim)?;
+            Ok(Linear::new(&w, in_dim, b, isa, precision))
         };
         let layer_norm = |name: &str| -> Result<LayerNorm, EmbedError> {
-            let w = load(&format!("{name}.weight"), &[h])?;
-            let b = load(&format!("{name}.bias"), &[h])?;
             Ok(LayerNorm {
-                w_host: w.to_vec1()?,
-                b_host: b.to_vec1()?,
-                w,
-                b,
+                w: load(&format!("{name}.weight"), &[h])?,
+                b: load(&format!("{name}.bias"), &[h])?,
                 eps,
             })
         };
 
         let word = load("embeddings.word_embeddings.weight", &[cfg.vocab_size, h])?;
-        let pos = load(
+        let mut pos_type = load(
             "embeddings.position_embeddings.weight",
             &[cfg.max_position_embeddings, h],
         )?;
-        let types = get(vb, prefix, "embeddings.token_type_embeddings.weight")?;
-        if types.rank() != 2 || types.dim(1)? != h || types.dim(0)? == 0 {
+        let types = weights.get(&format!("{prefix}embeddings.token_type_embeddings.weight"), None)?;
+        if types.len() < h || !types.len().is_multiple_of(h) {
             return Err(EmbedError::InvalidModel(
                 "bad token_type_embeddings shape".to_string(),
             ));
         }
-        let pos_type = pos.broadcast_add(&types.get(0)?)?.contiguous()?;
+        for row in pos_type.chunks_exact_mut(h) {
+            for (p, t) in row.iter_mut().zip(&types[..h]) {
+                *p += t;
+            }
+        }
         let ln_emb = layer_norm("embeddings.LayerNorm")?;
 
         let head_dim = h / cfg.num_attention_heads;
-        let scale = 1.0 / (head_dim as f64).sqrt();
+        let scale = 1.0 / (head_dim as f32).sqrt();
         let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
         for i in 0..cfg.num_hidden_layers {
             let p = format!("encoder.layer.{i}");
-            let q = linear(&format!("{p}.attention.self.query"), h, h)?;
-            let k = linear(&format!("{p}.attention.self.key"), h, h)?;
-            let v = linear(&format!("{p}.attention.self.value"), h, h)?;
+            let (q_w, q_b) = dense(&format!("{p}.attention.self.query"), h, h)?;
+            let (k_w, k_b) = dense(&format!("{p}.attention.self.key"), h, h)?;
+            let (v_w, v_b) = dense(&format!("{p}.attention.self.value"), h, h)?;
             // Scaling q by 1/sqrt(d) here instead of scaling the scores saves
-            // a full pass over the [b, heads, s, s] tensor in every layer.
-            let qkv = Linear::new(
-                Tensor::cat(&[(q.w * scale)?, k.w, v.w], 1)?.contiguous()?,
-                Tensor::cat(&[(q.b * scale)?, k.b, v.b], 0)?.contiguous()?,
-            )?;
+            // a full pass over the [b, heads, s, s] scores in every layer.
+            let mut qkv_w = Vec::with_capacity(h * 3 * h);
+            for row in 0..h {
+                qkv_w.extend(q_w[row * h..(row + 1) * h].iter().map(|v| v * scale));
+                qkv_w.extend_from_slice(&k_w[row * h..(row + 1) * h]);
+                qkv_w.extend_from_slice(&v_w[row * h..(row + 1) * h]);
+            }
+            let qkv_b: Vec<f32> = q_b.iter().map(|v| v * scale).chain(k_b).chain(v_b).collect();
             layers.push(Layer {
-                qkv,
+                qkv: Linear::new(&qkv_w, h, qkv_b, isa, precision),
                 attn_out: linear(&format!("{p}.attention.output.dense"), h, h)?,
                 ln_attn: layer_norm(&format!("{p}.attention.output.LayerNorm"))?,
                 inter: linear(&format!("{p}.intermediate.dense"), h, cfg.intermediate_size)?,
@@ -247,21 +239,15 @@ impl BertModel {
                 ln_out: layer_norm(&format!("{p}.output.LayerNorm"))?,
             });
         }
-        let (word_host, pos_type_host) = if blas::blas().is_some() {
-            (word.flatten_all()?.to_vec1()?, pos_type.flatten_all()?.to_vec1()?)
-        } else {
-            (Vec::new(), Vec::new())
-        };
         Ok(Self {
             word,
-            word_host,
-            pos_type_host,
             pos_type,
             ln_emb,
             layers,
             heads: cfg.num_attention_heads,
-            head_dim,
             hidden: h,
+            isa,
+            precision,
             max_positions: cfg.max_position_embeddings,
             vocab_size: cfg.vocab_size,
         })
@@ -273,6 +259,17 @@ impl BertModel {
 
     pub fn max_positions(&self) -> usize {
         self.max_positions
+    }
+
+    /// What runs the linear layers, e.g. `fp32 avx512` or `int8 avx512-vnni`.
+    pub fn kernel_description(&self) -> String {
+        match self.precision {
+            Precision::Fp32 => format!("fp32 {}", self.isa.name()),
+            Precision::Int8 => {
+                let name = self.layers.first().map(|l| l.qkv.kernel_name()).unwrap_or("");
+                format!("int8 {name}")
+            }
+        }
     }
 
     /// Runs the encoder on a padded batch and returns mean-pooled,
@@ -296,7 +293,7 @@ impl BertModel {
         let mut mask = Vec::with_capacity(b * s);
         for seq in ids {
             for &t in seq {
-                // An out-of-vocabulary id would make index_select fail; map it
+                // An out-of-vocabulary id would index past the table; map it
                 // to the pad token rather than erroring on odd tokenizers.
                 flat.push(if (t as usize) < self.vocab_size { t } else { pad_id });
                 mask.push(1u8);
@@ -306,156 +303,20 @@ impl BertModel {
                 mask.push(0u8);
             }
         }
-        let hidden: Vec<f32> = match blas::blas() {
-            Some(blas) => self.host_model().forward(blas, &flat, &mask, b, s),
-            None => self.forward(&flat, &mask, b, s)?.flatten_all()?.to_vec1()?,
-        };
+        let hidden = self.forward(&flat, &mask, b, s);
         Ok(pool(&hidden, &mask, b, s, self.hidden))
     }
-
-    /// Borrowed host views of the weights for [`crate::host::HostModel`].
-    fn host_model(&self) -> HostModel<'_> {
-        fn linear(l: &Linear) -> HostLinear<'_> {
-            HostLinear {
-                w: &l.w_host,
-                b: &l.b_host,
-            }
-        }
-        fn norm(n: &LayerNorm) -> HostLayerNorm<'_> {
-            HostLayerNorm {
-                w: &n.w_host,
-                b: &n.b_host,
-                eps: n.eps,
-            }
-        }
-        HostModel {
-            word: &self.word_host,
-            pos_type: &self.pos_type_host,
-            ln_emb: norm(&self.ln_emb),
-            layers: self
-                .layers
-                .iter()
-                .map(|l| HostLayer {
-                    qkv: linear(&l.qkv),
-                    attn_out: linear(&l.attn_out),
-                    ln_attn: norm(&l.ln_attn),
-                    inter: linear(&l.inter),
-                    out: linear(&l.out),
-                    ln_out: norm(&l.ln_out),
-                })
-                .collect(),
-            heads: self.heads,
-            hidden: self.hidden,
-        }
-    }
-
-    /// Returns the last hidden state, `[b, s, hidden]`.
-    fn forward(&self, flat: &[u32], mask: &[u8], b: usize, s: usize) -> candle_core::Result<Tensor> {
-        let dev = Device::Cpu;
-        let h = self.hidden;
-        let ids = Tensor::from_slice(flat, (b * s,), &dev)?;
-        let x = self.word.index_select(&ids, 0)?.reshape((b, s, h))?;
-        let x = x.broadcast_add(&self.pos_type.narrow(0, 0, s)?)?;
-        let mut x = self.ln_emb.forward(&x)?.reshape((b * s, h))?;
-
-        // Additive attention mask, built once per batch: 0 for real tokens,
-        // a large negative number for padding so softmax gives it weight 0.
-        let needs_mask = mask.contains(&0);
-        let add_mask = if needs_mask {
-            let m: Vec<f32> = mask
-                .iter()
-                .map(|&m| if m == 1 { 0.0 } else { f32::MIN })
-                .collect();
-            Some(Tensor::from_vec(m, (b, 1, 1, s), &dev)?)
-        } else {
-            None
-        };
-
-        for layer in &self.layers {
-            x = self.layer_forward(layer, &x, add_mask.as_ref(), b, s)?;
-        }
-        x.reshape((b, s, h))
-    }
-
-    fn layer_forward(
-        &self,
-        layer: &Layer,
-        x: &Tensor,
-        add_mask: Option<&Tensor>,
-        b: usize,
-        s: usize,
-    ) -> candle_core::Result<Tensor> {
-        let (nh, hd, h) = (self.heads, self.head_dim, self.hidden);
-        let qkv = layer.qkv.forward(x, false)?; // [b*s, 3h]
-        // One copy puts q, k and v each in [b, heads, s, d] order.
-        let qkv = qkv
-            .reshape((b, s, 3, nh, hd))?
-            .permute((2, 0, 3, 1, 4))?
-            .contiguous()?;
-        let q = qkv.get(0)?;
-        let k = qkv.get(1)?;
-        let v = qkv.get(2)?;
-        let ctx = attention(&q, &k, &v, add_mask)?.reshape((b * s, h))?;
-        let attn = layer.attn_out.forward(&ctx, false)?;
-        let x = layer.ln_attn.forward(&(attn + x)?)?;
-        let inter = layer.inter.forward(&x, true)?;
-        let out = layer.out.forward(&inter, false)?;
-        layer.ln_out.forward(&(out + x)?)
-    }
 }
 
-/// Scaled dot-product attention for `[b, heads, s, d]` inputs, returning
-/// `[b, s, heads, d]` (contiguous, ready to be viewed as `[b*s, hidden]`).
-///
-/// The per-head matmuls are far too small for the matmul kernel to spread
-/// over threads, and candle runs the batch of them one after another. So
-/// the batch is split into one slice per thread and the slices run
-/// concurrently; each slice's work is independent.
-fn attention(q: &Tensor, k: &Tensor, v: &Tensor, add_mask: Option<&Tensor>) -> candle_core::Result<Tensor> {
-    let b = q.dim(0)?;
-    let parts = rayon::current_num_threads().clamp(1, b);
-    if parts == 1 {
-        return attention_slice(q, k, v, add_mask);
+/// `[rows, cols]` → `[cols, rows]`.
+fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0f32; m.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = m[r * cols + c];
+        }
     }
-    let chunk = b.div_ceil(parts);
-    let ranges: Vec<(usize, usize)> = (0..b)
-        .step_by(chunk)
-        .map(|start| (start, chunk.min(b - start)))
-        .collect();
-    let outs: Vec<candle_core::Result<Tensor>> = ranges
-        .par_iter()
-        .map(|&(start, len)| {
-            let mask = match add_mask {
-                Some(m) => Some(m.narrow(0, start, len)?),
-                None => None,
-            };
-            attention_slice(
-                &q.narrow(0, start, len)?,
-                &k.narrow(0, start, len)?,
-                &v.narrow(0, start, len)?,
-                mask.as_ref(),
-            )
-        })
-        .collect();
-    let outs = outs.into_iter().collect::<candle_core::Result<Vec<_>>>()?;
-    // Each slice is contiguous, so concatenating along dim 0 is a memcpy.
-    Tensor::cat(&outs, 0)
-}
-
-fn attention_slice(
-    q: &Tensor,
-    k: &Tensor,
-    v: &Tensor,
-    add_mask: Option<&Tensor>,
-) -> candle_core::Result<Tensor> {
-    // q was pre-scaled by 1/sqrt(d) at load time.
-    let scores = q.matmul(&k.t()?)?; // [b, heads, s, s]
-    let scores = match add_mask {
-        Some(m) => scores.broadcast_add(m)?,
-        None => scores,
-    };
-    let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-    probs.matmul(v)?.transpose(1, 2)?.contiguous()
+    out
 }
 
 /// Masked mean pooling followed by L2 normalisation, as sentence-transformers

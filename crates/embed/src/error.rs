@@ -57,9 +57,3 @@ impl EmbedError {
         move |source| EmbedError::Io { path, source }
     }
 }
-
-impl From<candle_core::Error> for EmbedError {
-    fn from(e: candle_core::Error) -> Self {
-        EmbedError::Inference(e.to_string())
-    }
-}

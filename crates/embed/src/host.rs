@@ -1,49 +1,25 @@
-//! The encoder on plain host memory, for when OpenBLAS is available.
+//! The encoder's forward pass on plain host memory, on the kernels chosen at load.
 //!
-//! Same mathematics as the candle path in `bert.rs`, arranged to waste nothing: every linear
-//! layer is one `sgemm` whose output buffer starts as `bias (+ residual)` so both adds come
-//! free; GELU runs in place on the matmul's output; attention reads q, k and v where the QKV
-//! matmul left them (no permute copies) and runs one sequence per task, with inner loops
-//! compiled for AVX2+FMA when the CPU has them.
+//! Arranged to waste nothing: every linear layer is one packed matrix multiply (`gemm` or
+//! `qgemm`) whose output buffer starts as `bias (+ residual)` so both adds come free; GELU runs
+//! in place on the matmul's output; attention reads q, k and v where the QKV matmul left them
+//! (no permute copies) and runs one sequence per task, with inner loops compiled for AVX2+FMA
+//! when the chosen [`Isa`] allows.
+//!
+//! Invariant: nothing here uses an instruction above the model's [`Isa`], so forcing a lower
+//! level (`GROUNDWORK_KERNEL`) really runs the lower level's code — which is what lets the
+//! parity test check every path on one machine.
 
-use crate::blas::Blas;
+use crate::bert::{BertModel, LayerNorm, Linear};
+use crate::kernel::Isa;
 use rayon::prelude::*;
 
-/// A dense layer as plain memory: `w` is row-major `[in, out]`.
-pub(crate) struct HostLinear<'a> {
-    pub w: &'a [f32],
-    pub b: &'a [f32],
-}
-
-pub(crate) struct HostLayerNorm<'a> {
-    pub w: &'a [f32],
-    pub b: &'a [f32],
-    pub eps: f32,
-}
-
-pub(crate) struct HostLayer<'a> {
-    pub qkv: HostLinear<'a>,
-    pub attn_out: HostLinear<'a>,
-    pub ln_attn: HostLayerNorm<'a>,
-    pub inter: HostLinear<'a>,
-    pub out: HostLinear<'a>,
-    pub ln_out: HostLayerNorm<'a>,
-}
-
-pub(crate) struct HostModel<'a> {
-    pub word: &'a [f32],
-    pub pos_type: &'a [f32],
-    pub ln_emb: HostLayerNorm<'a>,
-    pub layers: Vec<HostLayer<'a>>,
-    pub heads: usize,
-    pub hidden: usize,
-}
-
-impl HostModel<'_> {
+impl BertModel {
     /// The last hidden state `[b * s, hidden]` for a padded batch of token ids.
-    pub(crate) fn forward(&self, blas: &Blas, ids: &[u32], mask: &[u8], b: usize, s: usize) -> Vec<f32> {
+    pub(crate) fn forward(&self, ids: &[u32], mask: &[u8], b: usize, s: usize) -> Vec<f32> {
         let h = self.hidden;
         let rows = b * s;
+        let fast = self.isa >= Isa::Avx2;
         let mut x = vec![0f32; rows * h];
         x.par_chunks_mut(h).enumerate().for_each(|(row, out)| {
             let token = ids[row] as usize;
@@ -61,12 +37,12 @@ impl HostModel<'_> {
             .map(|&m| if m == 1 { 0.0 } else { f32::MIN })
             .collect();
         for layer in &self.layers {
-            let qkv = linear(blas, &x, rows, &layer.qkv, None, false);
-            let context = attention(&qkv, &key_bias, b, s, self.heads, h);
-            let mut attended = linear(blas, &context, rows, &layer.attn_out, Some(&x), false);
+            let qkv = linear(&x, rows, &layer.qkv, None, false, fast);
+            let context = attention(&qkv, &key_bias, b, s, self.heads, h, fast);
+            let mut attended = linear(&context, rows, &layer.attn_out, Some(&x), false, fast);
             layer_norm(&mut attended, &layer.ln_attn, h);
-            let inter = linear(blas, &attended, rows, &layer.inter, None, true);
-            let mut out = linear(blas, &inter, rows, &layer.out, Some(&attended), false);
+            let inter = linear(&attended, rows, &layer.inter, None, true, fast);
+            let mut out = linear(&inter, rows, &layer.out, Some(&attended), false, fast);
             layer_norm(&mut out, &layer.ln_out, h);
             x = out;
         }
@@ -76,37 +52,37 @@ impl HostModel<'_> {
 
 /// `x · w + b (+ residual)`, optionally through erf-GELU.
 fn linear(
-    blas: &Blas,
     x: &[f32],
     rows: usize,
-    layer: &HostLinear<'_>,
+    layer: &Linear,
     residual: Option<&[f32]>,
     gelu: bool,
+    fast: bool,
 ) -> Vec<f32> {
-    let outputs = layer.b.len();
-    let inputs = layer.w.len() / outputs;
+    let outputs = layer.outputs();
     let mut y = Vec::with_capacity(rows * outputs);
     match residual {
         Some(residual) => {
             for row in residual.chunks_exact(outputs) {
-                y.extend(row.iter().zip(layer.b).map(|(r, b)| r + b));
+                y.extend(row.iter().zip(&layer.bias).map(|(r, b)| r + b));
             }
         }
         None => {
             for _ in 0..rows {
-                y.extend_from_slice(layer.b);
+                y.extend_from_slice(&layer.bias);
             }
         }
     }
-    blas.gemm_accumulate(rows, outputs, inputs, x, layer.w, &mut y);
+    layer.multiply_accumulate(x, rows, &mut y);
     if gelu {
         y.par_chunks_mut(8192).for_each(|block| {
             #[cfg(target_arch = "x86_64")]
-            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-                // SAFETY: the CPU supports the features the function is compiled for.
+            if fast {
+                // SAFETY: `fast` means the model's Isa, which the CPU has, includes AVX2+FMA.
                 unsafe { gelu_block_avx2(block) };
                 return;
             }
+            let _ = fast;
             gelu_block(block);
         });
     }
@@ -206,13 +182,13 @@ fn erf(x: f32) -> f32 {
 }
 
 /// Row-wise layer normalisation in place (two-pass mean and variance, as PyTorch computes it).
-fn layer_norm(x: &mut [f32], ln: &HostLayerNorm<'_>, h: usize) {
+fn layer_norm(x: &mut [f32], ln: &LayerNorm, h: usize) {
     x.par_chunks_mut(h * 16).for_each(|rows| {
         for row in rows.chunks_exact_mut(h) {
             let mean = row.iter().sum::<f32>() / h as f32;
             let variance = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / h as f32;
             let inv = 1.0 / (variance + ln.eps).sqrt();
-            for ((v, w), b) in row.iter_mut().zip(ln.w).zip(ln.b) {
+            for ((v, w), b) in row.iter_mut().zip(&ln.w).zip(&ln.b) {
                 *v = (*v - mean) * inv * w + b;
             }
         }
@@ -220,7 +196,15 @@ fn layer_norm(x: &mut [f32], ln: &HostLayerNorm<'_>, h: usize) {
 }
 
 /// Multi-head self-attention over the fused QKV output (`[rows, 3h]`, q pre-scaled).
-fn attention(qkv: &[f32], key_bias: &[f32], b: usize, s: usize, heads: usize, h: usize) -> Vec<f32> {
+fn attention(
+    qkv: &[f32],
+    key_bias: &[f32],
+    b: usize,
+    s: usize,
+    heads: usize,
+    h: usize,
+    fast: bool,
+) -> Vec<f32> {
     let mut context = vec![0f32; b * s * h];
     let d = h / heads;
     context
@@ -230,7 +214,7 @@ fn attention(qkv: &[f32], key_bias: &[f32], b: usize, s: usize, heads: usize, h:
             let qkv = &qkv[sequence * s * 3 * h..(sequence + 1) * s * 3 * h];
             let bias = &key_bias[sequence * s..(sequence + 1) * s];
             #[cfg(target_arch = "x86_64")]
-            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            if fast {
                 if d.is_multiple_of(tiled::COLUMNS) {
                     // SAFETY: the CPU supports the features the function is compiled for.
                     unsafe { tiled::attention_sequence(qkv, bias, s, heads, h, out) };
@@ -240,7 +224,7 @@ fn attention(qkv: &[f32], key_bias: &[f32], b: usize, s: usize, heads: usize, h:
                 }
                 return;
             }
-            attention_sequence(qkv, bias, s, heads, h, out);
+            attention_sequence(qkv, bias, s, heads, h, out, false);
         });
     context
 }
@@ -289,7 +273,7 @@ mod tiled {
             multiply_accumulate(s, padded, d, queries, 3 * h, &keys_t, padded, &mut scores, padded);
             for row in scores.chunks_exact_mut(padded) {
                 let max = row.iter().fold(f32::MIN, |m, &v| if v > m { v } else { m });
-                super::exp_minus(row, max);
+                super::exp_minus(row, max, true);
                 let inv = 1.0 / super::sum8(row);
                 for p in row.iter_mut() {
                     *p *= inv;
@@ -401,7 +385,7 @@ unsafe fn attention_sequence_avx2(
     h: usize,
     out: &mut [f32],
 ) {
-    attention_sequence(qkv, bias, s, heads, h, out)
+    attention_sequence(qkv, bias, s, heads, h, out, true)
 }
 
 /// One sequence, all heads. `#[inline(always)]` so the AVX2 wrapper gets vectorised copies.
@@ -409,7 +393,15 @@ unsafe fn attention_sequence_avx2(
 /// Every inner loop runs along a contiguous row (keys transposed to `[d, s]`), so each is a
 /// plain vector multiply-add with no horizontal sums.
 #[inline(always)]
-fn attention_sequence(qkv: &[f32], bias: &[f32], s: usize, heads: usize, h: usize, out: &mut [f32]) {
+fn attention_sequence(
+    qkv: &[f32],
+    bias: &[f32],
+    s: usize,
+    heads: usize,
+    h: usize,
+    out: &mut [f32],
+    fast: bool,
+) {
     let d = h / heads;
     let mut keys_t = vec![0f32; d * s];
     let mut values = vec![0f32; s * d];
@@ -432,7 +424,7 @@ fn attention_sequence(qkv: &[f32], bias: &[f32], s: usize, heads: usize, h: usiz
                 }
             }
             let max = scores.iter().fold(f32::MIN, |m, &v| if v > m { v } else { m });
-            exp_minus(&mut scores, max);
+            exp_minus(&mut scores, max, fast);
             let sum: f32 = sum8(&scores);
             let inv = 1.0 / sum;
             let target = &mut out[i * h + head * d..i * h + (head + 1) * d];
@@ -449,13 +441,13 @@ fn attention_sequence(qkv: &[f32], bias: &[f32], s: usize, heads: usize, h: usiz
 
 /// `v = e^(v - shift)` for every element; eight lanes at a time where AVX2 is available.
 #[inline(always)]
-fn exp_minus(values: &mut [f32], shift: f32) {
+fn exp_minus(values: &mut [f32], shift: f32, fast: bool) {
     #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+    if fast {
         use std::arch::x86_64::*;
         let mut chunks = values.chunks_exact_mut(8);
         for chunk in &mut chunks {
-            // SAFETY: AVX2/FMA are present (checked above); `chunk` is exactly 8 floats.
+            // SAFETY: `fast` is only set where the model's Isa (which the CPU has) includes AVX2+FMA; `chunk` is exactly 8 floats.
             unsafe {
                 let x = _mm256_sub_ps(_mm256_loadu_ps(chunk.as_ptr()), _mm256_set1_ps(shift));
                 _mm256_storeu_ps(chunk.as_mut_ptr(), avx2::exp8(x));

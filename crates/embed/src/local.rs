@@ -3,14 +3,14 @@
 use std::path::Path;
 use std::time::Instant;
 
-use candle_core::{DType, Device};
-use candle_nn::VarBuilder;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokenizers::Tokenizer;
 
 use crate::bert::{BertConfig, BertModel};
 use crate::fetch::KNOWN_FILES;
+use crate::kernel::{Isa, Precision};
+use crate::weights::Weights;
 use crate::{DEFAULT_MODEL_NAME, EmbedError, Embedder};
 
 /// Tuning knobs for [`LocalEmbedder::load`].
@@ -23,10 +23,17 @@ pub struct LocalOptions {
     /// 256 matches sentence-transformers' `max_seq_length` for MiniLM, not
     /// the model's 512 positions.
     pub max_seq_len: usize,
-    /// Number of threads for inference. `None` uses candle's default
-    /// (`RAYON_NUM_THREADS`, else the number of physical cores). `Some(n)`
+    /// Number of threads for inference. `None` uses rayon's global pool
+    /// (`RAYON_NUM_THREADS`, else one thread per CPU). `Some(n)`
     /// runs inference inside a dedicated rayon pool of `n` threads.
     pub threads: Option<usize>,
+    /// The numbers the linear layers compute with. Part of the fingerprint: vectors of the
+    /// two precisions are never mixed in one index.
+    pub precision: Precision,
+    /// The instruction-set level of the kernels; `None` uses `GROUNDWORK_KERNEL` when set
+    /// (`portable`, `avx2` or `avx512`), else the best the CPU has. Not part of the
+    /// fingerprint: every level computes the same function.
+    pub isa: Option<Isa>,
 }
 
 impl Default for LocalOptions {
@@ -35,6 +42,8 @@ impl Default for LocalOptions {
             batch_size: 32,
             max_seq_len: 256,
             threads: None,
+            precision: Precision::Fp32,
+            isa: None,
         }
     }
 }
@@ -113,10 +122,13 @@ impl LocalEmbedder {
         let weights = read_required(model_dir, "model.safetensors")?;
         let weights_sha = sha256_hex(&weights);
         let tok_sha = sha256_hex(&tok_bytes);
-        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &Device::Cpu)
-            .map_err(|e| EmbedError::InvalidModel(format!("model.safetensors: {e}")))?;
-        let model = BertModel::load(&vb, &cfg)?;
-        drop(vb);
+        let isa = match options.isa {
+            Some(isa) if isa.available() => isa,
+            Some(isa) => Isa::resolve(Some(isa.name()))?,
+            None => Isa::resolve(std::env::var("GROUNDWORK_KERNEL").ok().as_deref())?,
+        };
+        let model = BertModel::load(&Weights::parse(&weights)?, &cfg, isa, options.precision)?;
+        drop(weights);
 
         let max_seq_len = options.max_seq_len.clamp(2, model.max_positions());
         // The known MiniLM weights get their public name; anything else is
@@ -130,8 +142,13 @@ impl LocalEmbedder {
         } else {
             format!("bert-L{}-H{}", cfg.num_hidden_layers, cfg.hidden_size)
         };
+        // fp32 keeps the fingerprint it always had, so existing indexes stay valid.
+        let numeric = match options.precision {
+            Precision::Fp32 => "",
+            Precision::Int8 => "+int8",
+        };
         let fingerprint = format!(
-            "local:{name}:{}+tok{}+mean+l2+{max_seq_len}",
+            "local:{name}:{}+tok{}+mean+l2+{max_seq_len}{numeric}",
             &weights_sha[..16],
             &tok_sha[..16]
         );
@@ -223,16 +240,17 @@ impl LocalEmbedder {
         }
     }
 
-    /// Maximum sequence length including `[CLS]`/`[SEP]`.
-    /// Which kernels run the encoder: `openblas (<library path>)` when OpenBLAS was found at
-    /// run time, else `candle`.
+    /// Which kernels run the linear layers: `fp32 avx512`, `fp32 avx2`, `fp32 portable`,
+    /// `int8 avx512-vnni`, `int8 avx2` or `int8 portable`.
     pub fn backend(&self) -> String {
-        match crate::blas::blas() {
-            Some(blas) => format!("openblas ({})", blas.path()),
-            None => "candle".to_string(),
-        }
+        self.model.kernel_description()
     }
 
+    pub fn precision(&self) -> Precision {
+        self.model.precision
+    }
+
+    /// Maximum sequence length including `[CLS]`/`[SEP]`.
     pub fn max_seq_len(&self) -> usize {
         self.max_seq_len
     }
