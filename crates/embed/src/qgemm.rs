@@ -149,8 +149,9 @@ impl PackedI8 {
                     for (r, sums) in sums.iter().enumerate().take(height) {
                         // SAFETY: row i+r, columns p*NR..p*NR+width of `c` belong to this task
                         // alone (tasks are disjoint row × panel blocks of a rows × n buffer).
-                        let row =
-                            unsafe { std::slice::from_raw_parts_mut(out.get().add((i + r) * n + p * NR), width) };
+                        let row = unsafe {
+                            std::slice::from_raw_parts_mut(out.get().add((i + r) * n + p * NR), width)
+                        };
                         let (sa, za) = (row_scales[i + r], zero_points[i + r]);
                         let scales = &self.scales[p * NR..p * NR + width];
                         let column_sums = &self.column_sums[p * NR..p * NR + width];
