@@ -2,7 +2,7 @@
 //!
 //! Grammar, then dispatch (one call into the service per command), then printing.
 
-use crate::output::{SyncProgress, print_json};
+use crate::output::{SyncProgress, print_json, rate};
 use clap::{Args, Subcommand, ValueEnum};
 use groundwork_core::{ChunkingConfig, KbKind, KnowledgeBaseConfig, SourceConfig};
 use groundwork_service::{Groundwork, IndexStatus, SyncReport};
@@ -361,10 +361,38 @@ pub fn print_sync_report(report: &SyncReport, json: bool) -> anyhow::Result<()> 
         report.still_failing,
         report.duration_ms as f64 / 1000.0
     );
+    // Rates of the documents processed, when there were any (a tables sync has none).
+    let rates = if report.documents_per_s > 0.0 {
+        format!(
+            "; {} documents/s, {} tokens/s",
+            rate(report.documents_per_s),
+            rate(report.tokens_per_s)
+        )
+    } else {
+        String::new()
+    };
     println!(
-        "  {} chunks written, {} embeddings computed, {} from cache",
-        report.chunks_written, report.embeddings_computed, report.embeddings_cached
+        "  {} chunks written, {} embeddings computed, {} from cache{rates}",
+        report.chunks_written, report.embeddings_computed, report.embeddings_cached,
     );
+    let t = &report.timings;
+    if t != &Default::default() {
+        // Stages overlap: busy times sum to more than the sync; idle times say which bounds it.
+        println!(
+            "  stage ms: list {}, read {}, parse {}, chunk {}, cache {}, embed {}, commit {}, index {}; \
+             waiting: embedder {}, commit {}",
+            t.list_ms,
+            t.read_ms,
+            t.parse_ms,
+            t.chunk_ms,
+            t.cache_lookup_ms + t.cache_store_ms,
+            t.embed_ms,
+            t.commit_ms,
+            t.index_ms,
+            t.embed_idle_ms,
+            t.commit_idle_ms
+        );
+    }
     for failure in &report.failed {
         println!("  failed: {} [{}] {}", failure.uri, failure.code, failure.message);
     }

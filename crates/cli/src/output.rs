@@ -6,6 +6,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::time::Instant;
 
 /// Prints `value` as pretty JSON on stdout.
 pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
@@ -32,9 +33,14 @@ pub fn report_error(error: &anyhow::Error, json: bool) -> ExitCode {
     ExitCode::from(code.exit_code() as u8)
 }
 
-/// A progress bar for syncs, drawn only on a terminal and never in JSON mode.
+/// A progress bar for syncs, drawn only on a terminal and never in JSON mode: documents
+/// committed out of those to process, and the rates of documents and embedded tokens since the
+/// sync started processing.
 pub struct SyncProgress {
     bar: ProgressBar,
+    /// When processing started (the plan was made), and tokens embedded since.
+    started: Option<Instant>,
+    tokens: usize,
 }
 
 impl SyncProgress {
@@ -48,7 +54,11 @@ impl SyncProgress {
                 .expect("static template")
                 .progress_chars("=> "),
         );
-        SyncProgress { bar }
+        SyncProgress {
+            bar,
+            started: None,
+            tokens: 0,
+        }
     }
 
     pub fn message(&self, text: &str) {
@@ -72,9 +82,31 @@ impl SyncObserver for SyncProgress {
                 self.bar.set_length(to_process as u64);
                 self.bar.set_position(0);
                 self.bar.set_message("syncing");
+                self.started = Some(Instant::now());
+                self.tokens = 0;
             }
             SyncEvent::Processed { .. } => self.bar.inc(1),
+            SyncEvent::Committed { tokens_embedded, .. } => {
+                self.tokens += tokens_embedded;
+                let seconds = self.started.map_or(0.0, |s| s.elapsed().as_secs_f64()).max(1e-3);
+                self.bar.set_message(format!(
+                    "syncing, {} docs/s, {} tokens/s",
+                    rate(self.bar.position() as f64 / seconds),
+                    rate(self.tokens as f64 / seconds)
+                ));
+            }
         }
+    }
+}
+
+/// A rate for people: `12.3`, `456`, `7.8k`.
+pub fn rate(per_s: f64) -> String {
+    if per_s >= 10_000.0 {
+        format!("{:.1}k", per_s / 1000.0)
+    } else if per_s >= 100.0 {
+        format!("{per_s:.0}")
+    } else {
+        format!("{per_s:.1}")
     }
 }
 

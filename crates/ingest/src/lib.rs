@@ -6,4 +6,8 @@
 
 pub mod chunk;
 pub mod parse;
+mod pipeline;
+mod prepare;
+mod stages;
 pub mod sync;
+mod sync_types;

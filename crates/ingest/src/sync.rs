@@ -6,173 +6,57 @@
 //! is parsed, chunked and embedded, and the embedding cache (keyed by model fingerprint and
 //! chunk-text hash) spares re-embedding text seen before.
 //!
+//! The stages after the diff overlap, as a pipeline of threads joined by bounded channels:
+//!
+//! 1. **prepare** (`prepare`, on `prepare_threads` threads; parsing itself in the parser pool's
+//!    worker processes): read, hash, parse and chunk each document. Results are put back in
+//!    listing order and cut into *batches* (`commit_batch_documents`), and batches into
+//!    *groups* of at least `embed_batch` chunks (fewer for the first groups);
+//! 2. **embed** (one thread): look the group's chunk hashes up in the embedding cache, embed the
+//!    missing texts sorted by token count (so that texts of similar length share a forward
+//!    pass, across documents), and store the new vectors in the cache;
+//! 3. **commit** (the calling thread): commit each batch of the group, and have the indexes
+//!    catch up every `index_interval`.
+//!
+//! While one group commits, the next embeds and a third is prepared; a channel between two
+//! stages holds nothing (each send waits for the receiver), so a sync holds at most three
+//! groups of chunk text, each of at most `commit_batch_bytes` plus one document, and the
+//! `3 × prepare_threads` documents the prepare stage may have taken ahead of the group being
+//! formed (those being parsed hold their bytes and text, those done their chunks). A group
+//! closes at `embed_batch` chunks, a document without chunks counting as one, so documents
+//! commit steadily whatever they are.
+//!
 //! Crash safety comes from the store: each batch of documents commits in one transaction with
-//! its change-log rows. A sync killed at any point leaves every document at its old or its new
-//! version; the next sync redoes whatever had not committed.
+//! its change-log rows, after the vectors of its chunks are in the embedding cache (a cached
+//! vector without its document is harmless; a committed chunk without its vector cannot
+//! happen). Batches commit in listing order. A sync killed at any point leaves every document
+//! at its old or its new version; the next sync redoes whatever had not committed. An error in
+//! any stage stops the others and fails the sync: the groups before the failing one have
+//! committed, nothing from it on commits (no batch is committed in part), and deletions (which
+//! need the whole listing processed) are not applied. No stage waits forever: a stage whose
+//! next one is gone stops at its next send, and once the commit stage stops (done, failed,
+//! panicking) a flag stops the others at their next document or group; the sync returns when
+//! the documents being parsed and the embedding call under way are done.
 
-use crate::chunk::{self, Tokenize};
-use crate::parse::{self, ParseError, ParseLimits, ParserPool};
-use groundwork_core::{ChunkingConfig, ErrorCode, KnowledgeBase, Source, sha256_hex};
+use crate::pipeline::StageClocks;
+use crate::prepare::{Pending, Preparer};
+use crate::stages::{Embedding, Flow, GroupFormer, prepare_stage};
+use groundwork_core::{ErrorCode, KnowledgeBase, Source};
 use groundwork_embed::Embedder;
-use groundwork_objects::{Connection, ListFailure, ObjectEntry, ObjectError};
-use groundwork_search::{IndexSyncError, LiveIndex};
-use groundwork_store::{
-    ChunkWrite, DocumentChange, DocumentState, DocumentWrite, FailureWrite, Store, StoreError, VersionTouch,
+use groundwork_objects::{Connection, ListFailure, ObjectEntry};
+use groundwork_search::LiveIndex;
+use groundwork_store::{DocumentChange, FailureWrite, Store};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, sync_channel};
+use std::time::Instant;
+
+pub use crate::pipeline::SyncTimings;
+pub use crate::sync_types::{
+    ChangeKind, ChangedDocument, FIRST_GROUP_CHUNKS, MAX_LISTED_CHANGES, SyncError, SyncEvent, SyncFailure,
+    SyncObserver, SyncOptions, SyncReport,
 };
-use serde::Serialize;
-use serde_json::{Map, Value};
-use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-#[derive(Debug, thiserror::Error)]
-pub enum SyncError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Source(#[from] ObjectError),
-    #[error("embedding failed: {0}")]
-    Embed(#[from] groundwork_embed::EmbedError),
-    #[error(transparent)]
-    Index(#[from] IndexSyncError),
-    /// No parser worker process could be started (an installation fault).
-    #[error("{0}")]
-    Parser(String),
-}
-
-/// Limits and batch sizes for one sync.
-#[derive(Debug, Clone)]
-pub struct SyncOptions {
-    pub parse_limits: ParseLimits,
-    /// Worker processes that parse (killed at the deadline, capped in memory and CPU time);
-    /// `None` parses on a thread of this process with a deadline but no hard stop.
-    pub parser_pool: Option<Arc<ParserPool>>,
-    /// Documents committed per store transaction, at most.
-    pub commit_batch_documents: usize,
-    /// Chunk text held for one store transaction, at most (default 64 MiB): a batch commits
-    /// early once its documents' chunks reach it, so a sync holds at most this much (plus one
-    /// document) in memory whatever the corpus.
-    pub commit_batch_bytes: usize,
-    /// Most chunks indexed from one document (default 10,000, about 5 M characters of prose);
-    /// the rest are left out with a warning on the document.
-    pub max_chunks_per_document: usize,
-    /// Texts handed to the embedder at once (it buckets them by length internally).
-    pub embed_batch: usize,
-    /// How often derived indexes are brought up to date during a long sync.
-    pub index_interval: Duration,
-}
-
-impl Default for SyncOptions {
-    fn default() -> Self {
-        SyncOptions {
-            parse_limits: ParseLimits::default(),
-            parser_pool: None,
-            commit_batch_documents: 32,
-            commit_batch_bytes: 64 * 1024 * 1024,
-            max_chunks_per_document: 10_000,
-            embed_batch: 256,
-            index_interval: Duration::from_secs(20),
-        }
-    }
-}
-
-/// One document that could not be ingested, with a stable code and a human reason.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct SyncFailure {
-    pub uri: String,
-    pub code: ErrorCode,
-    pub message: String,
-}
-
-/// How a document changed in one sync run.
-#[derive(Debug, Clone, Copy, Serialize, serde::Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum ChangeKind {
-    Added,
-    Updated,
-    Deleted,
-}
-
-/// One document a sync run added, updated or deleted (`kb versions` lists them per run).
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct ChangedDocument {
-    pub uri: String,
-    pub change: ChangeKind,
-}
-
-/// Changed documents listed per run at most; the counts stay exact beyond it.
-pub const MAX_LISTED_CHANGES: usize = 1000;
-
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-pub struct SyncReport {
-    pub run_id: i64,
-    pub sources: usize,
-    pub listed: usize,
-    pub added: usize,
-    pub updated: usize,
-    /// New object versions whose content hash was unchanged: only version fields moved.
-    pub touched: usize,
-    pub unchanged: usize,
-    pub deleted: usize,
-    /// The documents added, updated and deleted, up to [`MAX_LISTED_CHANGES`].
-    pub changed: Vec<ChangedDocument>,
-    /// Changed documents beyond that limit, counted but not listed.
-    pub changed_unlisted: usize,
-    pub failed: Vec<SyncFailure>,
-    /// Documents skipped because the same version already failed before.
-    pub still_failing: usize,
-    pub chunks_written: usize,
-    pub embeddings_computed: usize,
-    pub embeddings_cached: usize,
-    pub tokens_embedded: usize,
-    pub duration_ms: u64,
-}
-
-impl SyncReport {
-    fn note_change(&mut self, uri: &str, change: ChangeKind) {
-        if self.changed.len() < MAX_LISTED_CHANGES {
-            self.changed.push(ChangedDocument {
-                uri: uri.to_owned(),
-                change,
-            });
-        } else {
-            self.changed_unlisted += 1;
-        }
-    }
-}
-
-/// What a sync tells its caller as it goes (for progress bars).
-#[derive(Debug, Clone)]
-pub enum SyncEvent<'a> {
-    Listed { source: &'a str, objects: usize },
-    Planned { to_process: usize },
-    Processed { uri: &'a str },
-}
-
-/// What a sync tells as it goes (for progress bars and job status).
-pub trait SyncObserver {
-    fn event(&mut self, _event: SyncEvent<'_>) {}
-}
-
-impl SyncObserver for () {}
-
-/// Adapts an [`Embedder`]'s tokenizer to the chunker.
-struct EmbedderTokens<'a>(&'a dyn Embedder);
-
-impl Tokenize for EmbedderTokens<'_> {
-    fn token_spans(&self, text: &str) -> Vec<(usize, usize)> {
-        self.0.token_spans(text)
-    }
-}
-
-/// A listed object that needs parsing, with its sidecar if any.
-struct Pending {
-    source_index: usize,
-    source_id: i64,
-    entry: ObjectEntry,
-    sidecar: Option<ObjectEntry>,
-    state: Option<DocumentState>,
-}
 
 /// Suffix of sidecar metadata files (Amazon Bedrock Knowledge Base convention).
 pub const SIDECAR_SUFFIX: &str = ".metadata.json";
@@ -226,6 +110,8 @@ impl SyncEngine<'_> {
             sources: sources.len(),
             ..SyncReport::default()
         };
+        let clocks = StageClocks::default();
+        let listing_started = Instant::now();
         let mut pending = Vec::new();
         let mut deletions = Vec::new();
         let mut listed_failures = Vec::new();
@@ -312,6 +198,7 @@ impl SyncEngine<'_> {
                 deletions.push(state.id);
             }
         }
+        clocks.list.add(listing_started.elapsed());
         observer.event(SyncEvent::Planned {
             to_process: pending.len(),
         });
@@ -319,76 +206,19 @@ impl SyncEngine<'_> {
             self.store.apply(self.kb.id, &listed_failures)?;
         }
 
-        let tokens = EmbedderTokens(self.embedder);
-        let mut last_index_update = Instant::now();
-        let mut items = pending.iter().peekable();
-        while items.peek().is_some() {
-            let mut changes = Vec::new();
-            let mut drafts = Vec::new();
-            let mut batch_bytes = 0usize;
-            while changes.len() < self.options.commit_batch_documents.max(1)
-                && batch_bytes < self.options.commit_batch_bytes
-                && let Some(item) = items.next()
-            {
-                let reader = &sources[item.source_index].1;
-                match self.prepare(item, reader, &tokens) {
-                    Prepared::Unchanged(touch) => {
-                        report.touched += 1;
-                        changes.push(DocumentChange::Touch(touch));
-                    }
-                    Prepared::Parsed(write) => {
-                        let change = if item.state.as_ref().is_some_and(|s| s.content_sha256.is_some()) {
-                            report.updated += 1;
-                            ChangeKind::Updated
-                        } else {
-                            report.added += 1;
-                            ChangeKind::Added
-                        };
-                        report.note_change(&item.entry.uri, change);
-                        batch_bytes += write.chunks.iter().map(|c| c.text.len()).sum::<usize>();
-                        drafts.push(changes.len());
-                        changes.push(DocumentChange::Upsert(write));
-                    }
-                    Prepared::Failed(failure) => {
-                        report.failed.push(SyncFailure {
-                            uri: failure.uri.clone(),
-                            code: ErrorCode::from_name(&failure.error_code).unwrap_or(ErrorCode::Internal),
-                            message: failure.error_message.clone(),
-                        });
-                        changes.push(DocumentChange::Failed(failure));
-                    }
-                    Prepared::ParserUnavailable(message) => return Err(SyncError::Parser(message)),
-                }
-                observer.event(SyncEvent::Processed { uri: &item.entry.uri });
-            }
-            let texts: Vec<(&str, &str)> = drafts
-                .iter()
-                .filter_map(|&i| match &changes[i] {
-                    DocumentChange::Upsert(write) => Some(write),
-                    _ => None,
-                })
-                .flat_map(|write| {
-                    write
-                        .chunks
-                        .iter()
-                        .map(|c| (c.text_sha256.as_str(), c.text.as_str()))
-                })
-                .collect();
-            self.embed_missing(&texts, &mut report)?;
-            report.chunks_written += texts.len();
-            self.store.apply(self.kb.id, &changes)?;
-            if last_index_update.elapsed() >= self.options.index_interval {
-                self.indexes.catch_up(self.store)?;
-                last_index_update = Instant::now();
-            }
-        }
+        self.run_pipeline(sources, &pending, observer, &mut report, &clocks)?;
         if !deletions.is_empty() {
             report.deleted = deletions.len();
             let changes: Vec<DocumentChange> = deletions.into_iter().map(DocumentChange::Delete).collect();
             self.store.apply(self.kb.id, &changes)?;
         }
-        self.indexes.catch_up(self.store)?;
-        report.duration_ms = started.elapsed().as_millis() as u64;
+        clocks.index.time(|| self.indexes.catch_up(self.store))?;
+        let elapsed = started.elapsed();
+        report.duration_ms = elapsed.as_millis() as u64;
+        let seconds = elapsed.as_secs_f64().max(1e-3);
+        report.documents_per_s = pending.len() as f64 / seconds;
+        report.tokens_per_s = report.tokens_embedded as f64 / seconds;
+        report.timings = clocks.timings();
         Ok(report)
     }
 
@@ -438,157 +268,125 @@ impl SyncEngine<'_> {
         })
     }
 
-    /// Reads, hashes, parses and chunks one object. Never fails the sync: every problem with
-    /// the object itself becomes a recorded failure.
-    fn prepare(&self, item: &Pending, reader: &Connection, tokens: &EmbedderTokens<'_>) -> Prepared {
-        let entry = &item.entry;
-        let limits = &self.options.parse_limits;
-        let fail = |code: ErrorCode, message: String| {
-            Prepared::Failed(FailureWrite {
-                source_id: item.source_id,
-                uri: entry.uri.clone(),
-                object_version: Some(entry.version.clone()),
-                sidecar_version: item.sidecar.as_ref().map(|s| s.version.clone()),
-                size: entry.size,
-                modified_at: entry.modified_at,
-                error_code: code.as_str().to_string(),
-                error_message: message,
-            })
+    /// Prepares, embeds and commits `pending` through the pipeline of the module doc, merging
+    /// what it did into `report`.
+    fn run_pipeline(
+        &self,
+        sources: &[(Source, Connection)],
+        pending: &[Pending],
+        observer: &mut dyn SyncObserver,
+        report: &mut SyncReport,
+        clocks: &StageClocks,
+    ) -> Result<(), SyncError> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let preparer = Preparer {
+            limits: &self.options.parse_limits,
+            pool: self.options.parser_pool.as_deref(),
+            chunking: &self.kb.config.chunking,
+            embedder: self.embedder,
+            max_chunks_per_document: self.options.max_chunks_per_document,
+            clocks,
         };
-        let bytes = match reader.read(entry, limits.max_bytes) {
-            Ok(bytes) => bytes,
-            Err(ObjectError::TooLarge { size, limit, .. }) => {
-                return fail(
-                    ErrorCode::TooLarge,
-                    format!("{size} bytes is over the limit of {limit}"),
-                );
-            }
-            Err(e) => return fail(ErrorCode::Unreadable, e.to_string()),
+        let former = GroupFormer::new(&self.options);
+        let threads = self.options.prepare_threads.max(1);
+        let cancelled = AtomicBool::new(false);
+        let embedding = Embedding {
+            store: self.store,
+            embedder: self.embedder,
+            embed_batch: self.options.embed_batch.max(1),
+            clocks,
+            cancelled: &cancelled,
         };
-        let content_sha256 = sha256_hex(&bytes);
-        let sidecar_version = item.sidecar.as_ref().map(|s| s.version.clone());
-        if let Some(state) = &item.state
-            && state.content_sha256.as_deref() == Some(content_sha256.as_str())
-            && state.sidecar_version == sidecar_version
-        {
-            return Prepared::Unchanged(VersionTouch {
-                document_id: state.id,
-                object_version: Some(entry.version.clone()),
-                size: entry.size,
-                modified_at: entry.modified_at,
+        std::thread::scope(|scope| {
+            // Rendezvous channels: a stage hands on a group only when the next one takes it.
+            let (group_tx, group_rx) = sync_channel::<Flow>(0);
+            let (done_tx, done_rx) = sync_channel::<Flow>(0);
+            let (preparer, cancelled) = (&preparer, &cancelled);
+            let prepare = scope.spawn(move || {
+                prepare_stage(sources, pending, threads, preparer, former, cancelled, group_tx)
             });
-        }
-        let (metadata, declared_encoding) = match &item.sidecar {
-            None => (Map::new(), None),
-            Some(sidecar) => match reader
-                .read(sidecar, 64 * 1024)
-                .map_err(|e| e.to_string())
-                .and_then(|b| {
-                    let metadata = parse::parse_sidecar(&b).map_err(|e| e.to_string())?;
-                    Ok((metadata, parse::sidecar_encoding(&b)))
-                }) {
-                Ok(read) => read,
-                Err(message) => return fail(ErrorCode::BadSidecar, format!("{}: {message}", sidecar.uri)),
-            },
-        };
-        let parsed = match &self.options.parser_pool {
-            Some(pool) => pool.parse(&bytes, &entry.uri, limits, declared_encoding.as_deref()),
-            None => parse::parse_isolated_declared(
-                bytes.to_vec(),
-                entry.uri.clone(),
-                limits.clone(),
-                declared_encoding,
-            ),
-        };
-        let extracted = match parsed {
-            Ok(extracted) => extracted,
-            Err(ParseError::Unavailable(message)) => return Prepared::ParserUnavailable(message),
-            Err(e) => return fail(e.code(), e.to_string()),
-        };
-        let strategy = chunking_strategy(&self.kb.config.chunking);
-        let mut drafts = chunk::chunk(&extracted, &strategy, tokens);
-        let mut warnings = extracted.warnings.clone();
-        let max_chunks = self.options.max_chunks_per_document.max(1);
-        if drafts.len() > max_chunks {
-            warnings.push(format!(
-                "indexed the first {max_chunks} of {} chunks ([ingest] max_chunks_per_document)",
-                drafts.len()
-            ));
-            drafts.truncate(max_chunks);
-        }
-        let chunks: Vec<ChunkWrite> = drafts
-            .into_iter()
-            .map(|draft| ChunkWrite {
-                text_sha256: sha256_hex(draft.text.as_bytes()),
-                text: draft.text,
-                char_start: draft.char_start,
-                char_end: draft.char_end,
-                page: draft.page,
-                heading: draft.heading,
-                token_count: draft.token_count,
-            })
-            .collect();
-        Prepared::Parsed(DocumentWrite {
-            source_id: item.source_id,
-            uri: entry.uri.clone(),
-            object_version: Some(entry.version.clone()),
-            size: entry.size,
-            modified_at: entry.modified_at,
-            content_sha256,
-            sidecar_version,
-            metadata,
-            format: extracted.format.as_str().to_string(),
-            encoding: extracted.encoding.clone(),
-            warnings,
-            parser: parse::parser_version().to_string(),
-            chunker: serde_json::to_string(&self.kb.config.chunking).unwrap_or_default(),
-            embedder: self.embedder.fingerprint().to_string(),
-            chunks,
+            let embed = scope.spawn(move || embedding.run(group_rx, done_tx));
+            // However the commit stage ends (done, an error, a panic of the observer), the
+            // other stages stop at their next document or group; the scope then waits for them.
+            let _cancel = CancelOnDrop(cancelled);
+            let ended = self.commit_stage(&done_rx, observer, report, clocks)?;
+            if !ended {
+                // A stage ended without a word: it panicked. Raise its panic here.
+                cancelled.store(true, Ordering::Relaxed);
+                drop(done_rx);
+                for ended in [prepare.join(), embed.join()] {
+                    if let Err(panic) = ended {
+                        std::panic::resume_unwind(panic);
+                    }
+                }
+                unreachable!("a sync stage closed its channel without a panic or a last word");
+            }
+            Ok(())
         })
     }
 
-    /// Embeds the texts whose hashes the cache lacks, and stores the new vectors.
-    fn embed_missing(&self, texts: &[(&str, &str)], report: &mut SyncReport) -> Result<(), SyncError> {
-        let model = self.embedder.fingerprint();
-        let mut unique: Vec<(&str, &str)> = Vec::new();
-        let mut seen = HashSet::new();
-        for &(hash, text) in texts {
-            if seen.insert(hash) {
-                unique.push((hash, text));
+    /// Commits each batch of each embedded group, in order, and has the indexes catch up now
+    /// and then. `Ok(false)` when the channel closed before the end.
+    fn commit_stage(
+        &self,
+        groups: &Receiver<Flow>,
+        observer: &mut dyn SyncObserver,
+        report: &mut SyncReport,
+        clocks: &StageClocks,
+    ) -> Result<bool, SyncError> {
+        let mut last_index_update = Instant::now();
+        loop {
+            let waiting = Instant::now();
+            let Ok(flow) = groups.recv() else {
+                return Ok(false);
+            };
+            clocks.commit_idle.add(waiting.elapsed());
+            let group = match flow {
+                Flow::Group(group) => group,
+                Flow::Failed(e) => return Err(e),
+                Flow::Done => return Ok(true),
+            };
+            for batch in group.batches {
+                clocks
+                    .commit
+                    .time(|| self.store.apply(self.kb.id, &batch.changes))?;
+                report.added += batch.added;
+                report.updated += batch.updated;
+                report.touched += batch.touched;
+                for (uri, change) in &batch.changed {
+                    report.note_change(uri, *change);
+                }
+                report.failed.extend(batch.failed);
+                report.chunks_written += batch.chunks;
+                report.embeddings_computed += batch.embeddings_computed;
+                report.embeddings_cached += batch.embeddings_cached;
+                report.tokens_embedded += batch.tokens_embedded;
+                for uri in &batch.uris {
+                    observer.event(SyncEvent::Processed { uri });
+                }
+                observer.event(SyncEvent::Committed {
+                    documents: batch.uris.len(),
+                    tokens_embedded: batch.tokens_embedded,
+                });
+                if last_index_update.elapsed() >= self.options.index_interval {
+                    clocks.index.time(|| self.indexes.catch_up(self.store))?;
+                    last_index_update = Instant::now();
+                }
             }
         }
-        let hashes: Vec<&str> = unique.iter().map(|(h, _)| *h).collect();
-        let cached = self.store.cached_embeddings(model, &hashes)?;
-        let missing: Vec<(&str, &str)> = unique
-            .into_iter()
-            .filter(|(h, _)| !cached.contains_key(*h))
-            .collect();
-        report.embeddings_cached += texts.len() - missing.len();
-        for group in missing.chunks(self.options.embed_batch.max(1)) {
-            let inputs: Vec<&str> = group.iter().map(|(_, t)| *t).collect();
-            let vectors = self.embedder.embed(&inputs)?;
-            report.embeddings_computed += vectors.len();
-            report.tokens_embedded += inputs
-                .iter()
-                .map(|t| (self.embedder.count_tokens(t) + 2).min(self.embedder.max_tokens()))
-                .sum::<usize>();
-            let rows: Vec<(String, Vec<f32>)> = group
-                .iter()
-                .zip(vectors)
-                .map(|((hash, _), vector)| (hash.to_string(), vector))
-                .collect();
-            self.store.put_embeddings(model, &rows)?;
-        }
-        Ok(())
     }
 }
 
-enum Prepared {
-    Unchanged(VersionTouch),
-    Parsed(DocumentWrite),
-    Failed(FailureWrite),
-    /// No parser could be reached: the sync stops, recording nothing against the document.
-    ParserUnavailable(String),
+/// Sets the flag when dropped: the commit stage's way of stopping the stages before it, on
+/// every way out, unwinding included.
+struct CancelOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for CancelOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 /// Separates `x.metadata.json` sidecars from documents; sidecars are keyed by the URI of the
@@ -621,24 +419,4 @@ fn split_sidecar_failures(failures: Vec<ListFailure>) -> (Vec<ListFailure>, Hash
         }
     }
     (entries, sidecars)
-}
-
-fn chunking_strategy(config: &ChunkingConfig) -> chunk::ChunkingStrategy {
-    match *config {
-        ChunkingConfig::Default {
-            max_tokens,
-            overlap_tokens,
-        } => chunk::ChunkingStrategy::Default {
-            max_tokens,
-            overlap_tokens,
-        },
-        ChunkingConfig::FixedSize {
-            max_tokens,
-            overlap_percent,
-        } => chunk::ChunkingStrategy::FixedSize {
-            max_tokens,
-            overlap_percent,
-        },
-        ChunkingConfig::None => chunk::ChunkingStrategy::None,
-    }
 }

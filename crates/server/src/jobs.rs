@@ -119,6 +119,7 @@ impl SyncObserver for JobObserver {
             SyncEvent::Listed { objects, .. } => job.listed += objects,
             SyncEvent::Planned { to_process } => job.to_process = to_process,
             SyncEvent::Processed { .. } => job.processed += 1,
+            SyncEvent::Committed { .. } => {}
         }
     }
 }

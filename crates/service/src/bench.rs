@@ -72,6 +72,8 @@ pub struct ScifactBench {
     pub documents_per_s: f64,
     pub chunks_per_s: f64,
     pub embedding_tokens_per_s: f64,
+    /// Where the first sync's time went, stage by stage (stages overlap).
+    pub ingest_timings: groundwork_ingest::sync::SyncTimings,
     pub resync_s: f64,
     pub resync_embeddings_computed: usize,
     pub queries: usize,
@@ -200,6 +202,7 @@ impl Groundwork {
             documents_per_s: documents as f64 / ingest_s,
             chunks_per_s: first.chunks_written as f64 / ingest_s,
             embedding_tokens_per_s: first.tokens_embedded as f64 / ingest_s,
+            ingest_timings: first.timings.clone(),
             resync_s,
             resync_embeddings_computed: second.embeddings_computed,
             queries: judgements.queries.len(),

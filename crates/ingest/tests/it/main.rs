@@ -3,3 +3,4 @@
 mod chunk;
 mod fuzz;
 mod parse;
+mod sync;
