@@ -23,6 +23,7 @@
 mod bert;
 mod error;
 pub mod fetch;
+mod gather;
 mod gemm;
 mod host;
 mod kernel;
@@ -35,6 +36,7 @@ use std::path::{Path, PathBuf};
 
 pub use error::EmbedError;
 pub use fetch::{FetchReport, fetch_model};
+pub use gather::{GatherCounters, GatherOptions, GatherStats, GatheringEmbedder, QueryCache};
 pub use kernel::{Isa, Precision, vnni_available};
 pub use local::{LocalEmbedder, LocalOptions, ThroughputReport, measure_throughput};
 pub use remote::{RemoteConfig, RemoteEmbedder};

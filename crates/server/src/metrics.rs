@@ -185,6 +185,72 @@ impl Metrics {
     }
 }
 
+/// How queries were embedded (`Groundwork::query_embedding_stats`): batching by the gatherer,
+/// and the query cache, whose hits are searches that did not run the model.
+pub fn render_query_embedding(stats: &groundwork_service::QueryEmbeddingStats) -> String {
+    let series = [
+        (
+            "groundwork_query_embed_calls_total",
+            "counter",
+            "Query embedding calls that went through the gathering queue.",
+            stats.gathered_calls,
+        ),
+        (
+            "groundwork_query_embed_batches_total",
+            "counter",
+            "Batched model calls made for gathered queries.",
+            stats.batches,
+        ),
+        (
+            "groundwork_query_embed_batched_texts_total",
+            "counter",
+            "Texts in batched model calls (divided by batches: the mean batch).",
+            stats.batched_texts,
+        ),
+        (
+            "groundwork_query_embed_largest_batch",
+            "gauge",
+            "The most texts one batched model call held.",
+            stats.largest_batch,
+        ),
+        (
+            "groundwork_query_embed_direct_calls_total",
+            "counter",
+            "Query-time embedding calls made straight to the model (many texts, or gathering off).",
+            stats.direct_calls,
+        ),
+        (
+            "groundwork_query_cache_capacity",
+            "gauge",
+            "Query vectors the cache may hold ([search] query_cache_entries; 0: off).",
+            stats.cache_capacity as u64,
+        ),
+        (
+            "groundwork_query_cache_entries",
+            "gauge",
+            "Query vectors the cache holds.",
+            stats.cache_entries as u64,
+        ),
+        (
+            "groundwork_query_cache_hits_total",
+            "counter",
+            "Queries answered from the query cache (the model did not run).",
+            stats.cache_hits,
+        ),
+        (
+            "groundwork_query_cache_misses_total",
+            "counter",
+            "Queries the cache did not hold.",
+            stats.cache_misses,
+        ),
+    ];
+    let mut out = String::new();
+    for (name, kind, help, value) in series {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+    }
+    out
+}
+
 /// The process's resident memory, from `/proc/self/statm` (Linux); `None` elsewhere.
 pub fn resident_memory_bytes() -> Option<u64> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
@@ -211,5 +277,36 @@ mod tests {
         assert!(text.contains("le=\"0.025\"} 1"));
         assert!(text.contains("le=\"+Inf\"} 1"));
         assert!(text.contains("groundwork_http_requests_in_flight 0"));
+    }
+
+    #[test]
+    fn renders_query_embedding_counters() {
+        let stats = groundwork_service::QueryEmbeddingStats {
+            gathered_calls: 10,
+            batches: 3,
+            batched_texts: 10,
+            largest_batch: 6,
+            direct_calls: 1,
+            cache_capacity: 64,
+            cache_entries: 5,
+            cache_hits: 4,
+            cache_misses: 6,
+        };
+        let text = render_query_embedding(&stats);
+        for line in [
+            "# TYPE groundwork_query_embed_batches_total counter",
+            "groundwork_query_embed_calls_total 10",
+            "groundwork_query_embed_batches_total 3",
+            "groundwork_query_embed_batched_texts_total 10",
+            "# TYPE groundwork_query_embed_largest_batch gauge",
+            "groundwork_query_embed_largest_batch 6",
+            "groundwork_query_embed_direct_calls_total 1",
+            "groundwork_query_cache_capacity 64",
+            "groundwork_query_cache_entries 5",
+            "groundwork_query_cache_hits_total 4",
+            "groundwork_query_cache_misses_total 6",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+        }
     }
 }

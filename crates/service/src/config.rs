@@ -149,6 +149,23 @@ pub struct SearchConfig {
     /// when the reader may see at most this many chunks; above it a cost estimate chooses
     /// between the scan and a filtered graph walk.
     pub filter_exact_max_chunks: usize,
+    /// Most queries embedded together (default 32): concurrent searches queue their queries
+    /// while a batch is being embedded and the next batch takes them all, up to this many. 0 or
+    /// 1 embeds each query on its own. Gathered or alone, a query gets the same vector.
+    pub query_batch_max: usize,
+    /// Microseconds a batch waits for more queries before it starts, when others are already
+    /// queued beside the first (a lone query never waits); default 0, start at once with what
+    /// is queued.
+    pub query_batch_window_us: u64,
+    /// Query batches embedded at once (default 1, at least 1). 1 suits the local model, whose
+    /// every call already spreads over all cores; more suit a model that runs each call on one
+    /// thread (or a remote endpoint), about one per core.
+    pub query_batch_concurrency: usize,
+    /// Query vectors kept in memory, by model fingerprint and exact query text, least recently
+    /// used out first; 0 (the default) keeps none. Each entry holds one vector and its query
+    /// (at most `max_query_bytes`). Only vectors are kept, never results: each search still
+    /// makes its own access decision.
+    pub query_cache_entries: usize,
 }
 
 impl SearchConfig {
@@ -158,6 +175,15 @@ impl SearchConfig {
             exact_threshold: self.ann_min_chunks.max(1),
             filter_exact_max: self.filter_exact_max_chunks,
             ..groundwork_index::VectorConfig::default()
+        }
+    }
+
+    /// How concurrent queries are gathered into batches these make.
+    pub fn gather_options(&self) -> groundwork_embed::GatherOptions {
+        groundwork_embed::GatherOptions {
+            max_batch: self.query_batch_max,
+            window: std::time::Duration::from_micros(self.query_batch_window_us),
+            concurrency: self.query_batch_concurrency.max(1),
         }
     }
 }
@@ -173,6 +199,10 @@ impl Default for SearchConfig {
             max_query_bytes: 8 * 1024,
             ann_min_chunks: groundwork_index::VectorConfig::default().exact_threshold,
             filter_exact_max_chunks: groundwork_index::VectorConfig::default().filter_exact_max,
+            query_batch_max: 32,
+            query_batch_window_us: 0,
+            query_batch_concurrency: 1,
+            query_cache_entries: 0,
         }
     }
 }

@@ -114,7 +114,7 @@ impl Groundwork {
         }
         let catalogue = self.catalogue(kb)?;
         let allowed: AllowedDocs = readable.iter().map(|(t, _)| t.stored.id as u64).collect();
-        let embedder = self.embedder_for(kb)?;
+        let embedder = self.query_embedder_for(kb)?;
         let vector = embedder.embed(&[question])?.pop();
         let hits = catalogue
             .index

@@ -85,7 +85,7 @@ impl Groundwork {
             .get(name)
             .cloned()
             .ok_or_else(|| undefined_policy(name))?;
-        let guard = Arc::new(PolicyGuard::compile(name, policy, || self.embedder())?);
+        let guard = Arc::new(PolicyGuard::compile(name, policy, || self.query_embedder())?);
         compiled.insert(name.to_owned(), guard.clone());
         Ok(guard)
     }

@@ -7,7 +7,10 @@ use crate::config::Config;
 use crate::error::ServiceError;
 use crate::loaded::LoadedKb;
 use groundwork_core::{EmbedderConfig, ErrorCode, KbId, KnowledgeBase};
-use groundwork_embed::{Embedder, LocalEmbedder, LocalOptions, RemoteConfig, RemoteEmbedder};
+use groundwork_embed::{
+    Embedder, GatherCounters, GatheringEmbedder, LocalEmbedder, LocalOptions, QueryCache, RemoteConfig,
+    RemoteEmbedder,
+};
 use groundwork_search::LiveIndex;
 use groundwork_store::Store;
 use serde::Serialize;
@@ -68,6 +71,13 @@ pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) store: Store,
     embedder: OnceLock<Arc<dyn Embedder>>,
+    /// The gatherers queries of local models go through (see [`Groundwork::query_embedder`]),
+    /// by the model's fingerprint, made on first use. Syncs use the models directly.
+    query_embedders: Mutex<HashMap<String, Arc<GatheringEmbedder>>>,
+    /// The counters every query gatherer of this process adds to.
+    pub(crate) gather_counters: Arc<GatherCounters>,
+    /// Query vectors by model and text (`[search] query_cache_entries`), when configured.
+    pub(crate) query_cache: Option<Arc<QueryCache>>,
     /// Knowledge bases loaded for search, by id (a deleted and recreated knowledge base gets
     /// a new id, so it can never be served from a stale entry).
     loaded: Mutex<HashMap<KbId, Arc<LoadedKb>>>,
@@ -116,6 +126,8 @@ impl Groundwork {
         let config = Config::load(&home.join(CONFIG_FILE))?;
         let store = Store::open(&store_path)?;
         let parsers = config.ingest.parser_pool().map(Arc::new);
+        let query_cache = (config.search.query_cache_entries > 0)
+            .then(|| Arc::new(QueryCache::new(config.search.query_cache_entries)));
         Ok(Groundwork {
             shared: Arc::new(Shared {
                 parsers,
@@ -123,6 +135,9 @@ impl Groundwork {
                 config,
                 store,
                 embedder: OnceLock::new(),
+                query_embedders: Mutex::new(HashMap::new()),
+                gather_counters: Arc::default(),
+                query_cache,
                 loaded: Mutex::new(HashMap::new()),
                 sql: OnceLock::new(),
                 catalogues: Mutex::new(HashMap::new()),
@@ -179,6 +194,50 @@ impl Groundwork {
         Ok(self.shared.embedder.get_or_init(|| embedder).clone())
     }
 
+    /// The embedder for queries: the local model behind a [`GatheringEmbedder`], so that
+    /// concurrent searches share batched forward passes (`[search] query_batch_max`,
+    /// `query_batch_window_us`, `query_batch_concurrency`), with the query cache in front of
+    /// it when configured. Same fingerprint and vectors as [`Self::embedder`], which syncs use.
+    pub fn query_embedder(&self) -> Result<Arc<dyn Embedder>, ServiceError> {
+        Ok(self.gathered(self.embedder()?))
+    }
+
+    /// The embedder for queries of `kb`: its local model behind the process-wide gatherer for
+    /// that model (see [`Self::query_embedder`]), else its remote embedder as is (made afresh
+    /// per call here; a loaded knowledge base keeps a gathering one, see [`Self::loaded_kb`]).
+    pub fn query_embedder_for(&self, kb: &KnowledgeBase) -> Result<Arc<dyn Embedder>, ServiceError> {
+        let embedder = self.embedder_for(kb)?;
+        Ok(match &kb.config.embedder {
+            EmbedderConfig::Local => self.gathered(embedder),
+            EmbedderConfig::Remote { .. } => embedder,
+        })
+    }
+
+    /// The process-wide gatherer of a local model, by its fingerprint: queries to every
+    /// knowledge base on that model batch together.
+    fn gathered(&self, model: Arc<dyn Embedder>) -> Arc<dyn Embedder> {
+        let mut gatherers = self
+            .shared
+            .query_embedders
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        gatherers
+            .entry(model.fingerprint().to_owned())
+            .or_insert_with(|| self.gathering(model))
+            .clone()
+    }
+
+    /// `inner` behind a new gatherer configured by `[search]`, with the query cache, counting
+    /// into the process's counters ([`Self::query_embedding_stats`]).
+    fn gathering(&self, inner: Arc<dyn Embedder>) -> Arc<GatheringEmbedder> {
+        let mut gatherer = GatheringEmbedder::new(inner, self.shared.config.search.gather_options())
+            .with_counters(self.shared.gather_counters.clone());
+        if let Some(cache) = &self.shared.query_cache {
+            gatherer = gatherer.with_cache(cache.clone());
+        }
+        Arc::new(gatherer)
+    }
+
     /// The embedder a knowledge base was created with: the local model, or a remote
     /// OpenAI-compatible endpoint whose API key is read from the environment now.
     pub fn embedder_for(&self, kb: &KnowledgeBase) -> Result<Arc<dyn Embedder>, ServiceError> {
@@ -216,6 +275,12 @@ impl Groundwork {
         // Loading holds the map's lock: two requests for a cold knowledge base load it once.
         let embedder = self.embedder_for(kb)?;
         let live = self.open_indexes(kb, embedder.as_ref())?;
+        // Searches embed through a gatherer: the process-wide one of the local model (so
+        // queries to different knowledge bases batch together), else one for this endpoint.
+        let embedder: Arc<dyn Embedder> = match &kb.config.embedder {
+            EmbedderConfig::Local => self.gathered(embedder),
+            EmbedderConfig::Remote { .. } => self.gathering(embedder),
+        };
         let fresh = Arc::new(LoadedKb {
             kb: kb.clone(),
             embedder,

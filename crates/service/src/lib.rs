@@ -55,7 +55,7 @@ pub use kb::{DocumentFailure, IndexStatus, KbStatus};
 pub use lineage::{AnswerLineage, UsedChunk};
 pub use policy_guard::PolicyGuard;
 pub use quality::QualityStatus;
-pub use search::{MAX_K, SearchRequest, SearchResponse, Searcher};
+pub use search::{MAX_K, QueryEmbeddingStats, SearchRequest, SearchResponse, Searcher};
 pub use tables::{
     ColumnView, LineageTable, QueryLineage, SqlRequest, TableDescription, TableSummary, write_result,
 };

@@ -14,11 +14,13 @@ use groundwork_store::SqlExample;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// A knowledge base loaded for search: its embedder and its live search state (indexes and
-/// document catalog). One per knowledge base per process, shared by every handle and so by
+/// A knowledge base loaded for search: its query embedder and its live search state (indexes
+/// and document catalog). One per knowledge base per process, shared by every handle and so by
 /// every concurrent request.
 pub(crate) struct LoadedKb {
     pub(crate) kb: KnowledgeBase,
+    /// The knowledge base's embedder behind a gatherer (`groundwork_embed::GatheringEmbedder`):
+    /// concurrent searches share its batched calls. Same fingerprint as the embedder syncs use.
     pub(crate) embedder: Arc<dyn Embedder>,
     pub(crate) live: LiveIndex,
 }

@@ -80,6 +80,8 @@ impl<'a> Searcher<'a> {
         self.groundwork
     }
 
+    /// The knowledge base's embedder for queries: concurrent searches share its batched
+    /// calls (see `Groundwork::query_embedder`).
     pub fn embedder(&self) -> &dyn Embedder {
         self.loaded.embedder.as_ref()
     }
@@ -155,7 +157,48 @@ impl<'a> Searcher<'a> {
     }
 }
 
+/// How this process embedded queries since it started: the counters its gatherers share (see
+/// `groundwork_embed::GatheringEmbedder`) and the query cache's. Cache hits are searches that
+/// did not run the model; benchmarks report them apart from the model's throughput.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct QueryEmbeddingStats {
+    /// Embedding calls that went through a gatherer's queue.
+    pub gathered_calls: u64,
+    /// Batched model calls made for them, and the texts those held.
+    pub batches: u64,
+    pub batched_texts: u64,
+    /// The most texts one batched call held.
+    pub largest_batch: u64,
+    /// Calls that went straight to the model (many texts at once, or gathering off).
+    pub direct_calls: u64,
+    /// `[search] query_cache_entries` (0: no cache), and the vectors it holds now.
+    pub cache_capacity: usize,
+    pub cache_entries: usize,
+    pub cache_hits: u64,
+    pub cache_misses: u64,
+}
+
 impl Groundwork {
+    /// See [`QueryEmbeddingStats`]. Process-wide: every handle on this home shares them.
+    pub fn query_embedding_stats(&self) -> QueryEmbeddingStats {
+        let counted = self.shared.gather_counters.stats();
+        let mut stats = QueryEmbeddingStats {
+            gathered_calls: counted.gathered_calls,
+            batches: counted.batches,
+            batched_texts: counted.batched_texts,
+            largest_batch: counted.largest_batch,
+            direct_calls: counted.direct_calls,
+            ..QueryEmbeddingStats::default()
+        };
+        if let Some(cache) = &self.shared.query_cache {
+            stats.cache_capacity = cache.capacity();
+            stats.cache_entries = cache.len();
+            stats.cache_hits = cache.hits();
+            stats.cache_misses = cache.misses();
+        }
+        stats
+    }
+
     /// A searcher over one knowledge base, acting for this handle's actor.
     ///
     /// The knowledge base is loaded (indexes into memory) on first use in this process and

@@ -495,7 +495,7 @@ impl Groundwork {
         if usable.is_empty() {
             return Ok(Vec::new());
         }
-        let embedder = self.embedder_for(kb)?;
+        let embedder = self.query_embedder_for(kb)?;
         let mut texts: Vec<&str> = vec![question];
         texts.extend(usable.iter().map(|e| e.question.as_str()));
         let vectors = embedder.embed(&texts)?;

@@ -779,3 +779,108 @@ fn permission_aware_retrieval_matches_brute_force() {
         totals.cases, totals.inconclusive, totals.returned, totals.denied, totals.quantized
     );
 }
+
+/// Concurrent searches go through the gathering embedder and get what they get alone; the
+/// query cache (on here) answers a repeated query's vector without the model, keeps no
+/// results, and so changes nothing about what a reader may see.
+#[test]
+fn concurrent_searches_gather_and_the_query_cache_leaves_access_alone() {
+    let Some(_) = model_dir() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let docs = dir.path().join("docs");
+    for (folder, words) in [("public", &WORDS[..15]), ("private", &WORDS[15..])] {
+        std::fs::create_dir_all(docs.join(folder)).unwrap();
+        for (i, word) in words.iter().enumerate() {
+            let text = format!("The {word} policy: how {word} requests are filed and approved, number {i}.");
+            std::fs::write(docs.join(folder).join(format!("{word}.txt")), text).unwrap();
+        }
+    }
+    let home = dir.path().join("home");
+    Groundwork::init(&home).unwrap();
+    let config = home.join("config.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(
+        text.contains("query_cache_entries = 0"),
+        "the default config names the cache, off"
+    );
+    std::fs::write(
+        &config,
+        text.replace("query_cache_entries = 0", "query_cache_entries = 64"),
+    )
+    .unwrap();
+    let admin = Groundwork::open(&home).unwrap();
+    admin.create_kb("kb", KnowledgeBaseConfig::default()).unwrap();
+    admin
+        .add_source("kb", docs.to_str().unwrap(), SourceConfig::default())
+        .unwrap();
+    assert!(admin.sync("kb", &mut ()).unwrap().failed.is_empty());
+    admin.add_principal(PrincipalKind::User, "reader").unwrap();
+    admin
+        .add_grant(&NewGrant::read(
+            Grantee::User("reader".to_owned()),
+            docs.join("public").to_str().unwrap(),
+        ))
+        .unwrap();
+
+    let request = |query: &str| SearchRequest {
+        query: query.to_owned(),
+        k: 5,
+        search_type: Some(SearchType::Hybrid),
+        filter: None,
+    };
+    let ranked = |handle: &Groundwork, query: &str| -> Vec<(String, f32)> {
+        let response = handle.searcher("kb").unwrap().search(&request(query)).unwrap();
+        response.hits.iter().map(|h| (h.uri.clone(), h.score)).collect()
+    };
+    // Eight distinct queries at once, then each again alone (the cache answers the second).
+    let queries: Vec<String> = WORDS[..8]
+        .iter()
+        .map(|w| format!("how is {w} approved"))
+        .collect();
+    let together: Vec<Vec<(String, f32)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = queries
+            .iter()
+            .map(|q| {
+                let admin = admin.clone();
+                scope.spawn(move || ranked(&admin, q))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let stats = admin.query_embedding_stats();
+    assert_eq!(
+        (stats.gathered_calls, stats.cache_misses, stats.cache_hits),
+        (8, 8, 0)
+    );
+    assert_eq!(stats.batched_texts, 8);
+    assert_eq!(stats.cache_capacity, 64);
+    for (query, together) in queries.iter().zip(&together) {
+        let alone = ranked(&admin, query);
+        assert_eq!(alone.len(), together.len());
+        for ((uri_a, score_a), (uri_b, score_b)) in alone.iter().zip(together) {
+            assert_eq!(uri_a, uri_b, "{query}");
+            assert!(
+                (score_a - score_b).abs() <= NOISE,
+                "{query}: {score_a} vs {score_b}"
+            );
+        }
+    }
+    let stats = admin.query_embedding_stats();
+    assert_eq!((stats.cache_hits, stats.gathered_calls), (8, 8));
+
+    // The reader's search of a cached query sees only what the reader may read.
+    let mut reader = admin.clone();
+    reader.act_as("reader").unwrap();
+    let private = format!("how is {} approved", WORDS[20]);
+    assert!(
+        ranked(&admin, &private)
+            .iter()
+            .any(|(uri, _)| uri.contains("/private/"))
+    );
+    let seen = ranked(&reader, &private);
+    assert!(!seen.is_empty());
+    assert!(seen.iter().all(|(uri, _)| uri.contains("/public/")), "{seen:?}");
+    assert_eq!(admin.query_embedding_stats().cache_hits, 9);
+}

@@ -34,6 +34,9 @@ pub async fn readyz(State(state): Shared) -> Result<axum::Json<serde_json::Value
 
 #[utoipa::path(get, path = "/metrics", tag = "probes", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub async fn metrics(State(state): Shared) -> Response {
-    let text = state.metrics.render(state.jobs.running());
+    let mut text = state.metrics.render(state.jobs.running());
+    text.push_str(&crate::metrics::render_query_embedding(
+        &state.groundwork.query_embedding_stats(),
+    ));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
