@@ -13,9 +13,7 @@
 //! single short query, so both cores run either way. On this project's 2-core AMD EPYC the
 //! AVX-512 kernel reaches about what a tuned BLAS does (see ARCHITECTURE.md for figures).
 
-use rayon::prelude::*;
-
-use crate::kernel::{Isa, SharedMut, split_work};
+use crate::kernel::{Isa, SharedMut, for_each_block};
 
 /// Steps of `k` per pass over the output (keeps a panel slice and the rows' slices in L1/L2).
 const KC: usize = 384;
@@ -58,20 +56,12 @@ impl PackedF32 {
         if rows == 0 || n == 0 {
             return;
         }
-        let nr = nr(self.isa);
-        let panels = n.div_ceil(nr);
-        let (row_block, panel_block) = split_work(rows, panels, mr(self.isa));
-        let tasks: Vec<(usize, usize)> = (0..rows)
-            .step_by(row_block)
-            .flat_map(|r| (0..panels).step_by(panel_block).map(move |p| (r, p)))
-            .collect();
+        let panels = n.div_ceil(nr(self.isa));
         let out = SharedMut(c.as_mut_ptr());
-        tasks.into_par_iter().for_each(|(r0, p0)| {
-            let r1 = (r0 + row_block).min(rows);
-            let p1 = (p0 + panel_block).min(panels);
-            // SAFETY: tasks cover disjoint (row range × panel range) blocks of `c`, which is
-            // at least rows × n long (asserted above); each task writes only its block.
-            unsafe { self.block(a, r0..r1, p0..p1, out.get()) };
+        for_each_block(rows, panels, mr(self.isa), |rows, panels| {
+            // SAFETY: blocks are disjoint (row range × panel range) parts of `c`, which is at
+            // least rows × n long (asserted above); each task writes only its block.
+            unsafe { self.block(a, rows, panels, out.get()) };
         });
     }
 

@@ -8,15 +8,17 @@
 //! [`Isa`] does not: every fp32 kernel matches the reference within 1e-5, and the int8 kernels
 //! do exact integer arithmetic, so they agree with each other bit for bit.
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::EmbedError;
 
 /// The numbers the encoder's linear layers compute with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Precision {
     /// 32-bit floats throughout: matches sentence-transformers within 1e-5 per component.
+    #[default]
     Fp32,
     /// Linear layers on 8-bit integers — weights quantised per output channel at load time,
     /// activations per row at run time — with 32-bit accumulation; everything else (embedding
@@ -162,7 +164,7 @@ unsafe impl Sync for SharedMut {}
 /// How to cut `rows × panels` of output into parallel tasks: `(rows per task, panels per
 /// task)`. Many rows (a batch) split by rows; few rows (a query) split by column panels, so
 /// both cores work on a single short sequence too.
-pub(crate) fn split_work(rows: usize, panels: usize, mr: usize) -> (usize, usize) {
+fn split_work(rows: usize, panels: usize, mr: usize) -> (usize, usize) {
     let threads = rayon::current_num_threads().max(1);
     // Enough tasks for load balance, each still a few hundred microseconds of work.
     let row_tasks = rows.div_ceil(mr);
@@ -173,4 +175,22 @@ pub(crate) fn split_work(rows: usize, panels: usize, mr: usize) -> (usize, usize
         let panel_tasks = (2 * threads).min(panels).max(1);
         (rows.max(1), panels.div_ceil(panel_tasks))
     }
+}
+
+/// Runs `work(row range, panel range)` in parallel over the disjoint blocks [`split_work`]
+/// cuts `rows × panels` of output into.
+pub(crate) fn for_each_block(
+    rows: usize,
+    panels: usize,
+    mr: usize,
+    work: impl Fn(std::ops::Range<usize>, std::ops::Range<usize>) + Sync + Send,
+) {
+    let (row_block, panel_block) = split_work(rows, panels, mr);
+    let tasks: Vec<(usize, usize)> = (0..rows)
+        .step_by(row_block)
+        .flat_map(|r| (0..panels).step_by(panel_block).map(move |p| (r, p)))
+        .collect();
+    tasks.into_par_iter().for_each(|(r0, p0)| {
+        work(r0..(r0 + row_block).min(rows), p0..(p0 + panel_block).min(panels));
+    });
 }
