@@ -84,6 +84,10 @@ pub struct BenchArgs {
     /// before the sync.
     #[arg(long, requires = "scifact")]
     pub parse_only: bool,
+    /// The JSON `../shared/bench/reference/bench.py --backend ort --json PATH` wrote on this
+    /// machine: each figure is printed beside ONNX Runtime's, with the ratio.
+    #[arg(long)]
+    pub reference: Option<PathBuf>,
 }
 
 // ---- dispatch -----------------------------------------------------------------------------
@@ -171,6 +175,7 @@ pub fn bench(groundwork: &Groundwork, args: BenchArgs, json: bool) -> anyhow::Re
             vectors: args.vectors,
             embed_runs: args.embed_runs,
             parse_only: args.parse_only,
+            reference: args.reference,
         },
         &mut say,
         &mut progress,

@@ -1,17 +1,22 @@
 //! `groundwork bench`: the figures the project promises, measured in one run.
 //!
-//! - embedding throughput at batch 32 × 128 tokens and query latency at 1 × 16 tokens;
+//! - embedding throughput at batch 32 × 128 tokens and query latency at 1 × 16 tokens, for
+//!   each numeric path this CPU runs fast (fp32; int8 where it has VNNI), named by kernel;
 //! - parse throughput over the SciFact files, in-thread and through the parser worker
 //!   processes (`[ingest] parse_isolation`), one document at a time as a sync parses;
 //! - SciFact ingestion from a folder into a fresh home (documents/s, chunks/s, tokens/s),
 //!   the re-sync of the unchanged folder, query latency p50/p99 and quality per search type;
 //! - the vector index alone on a synthetic corpus (exact scan and HNSW, recall@10);
-//! - peak resident memory of the process.
+//! - peak resident memory of the process;
+//! - beside each, the reference's figure and the ratio to it, when given the JSON that
+//!   `../shared/bench/reference/bench.py --json` wrote on the same machine (ONNX Runtime's
+//!   32 × 128 and 1 × 16 shapes, its whole-corpus encode sorted by length).
 
 use crate::error::ServiceError;
 use crate::eval::{EvalRow, evaluate, read_judgements, write_corpus_folder};
 use crate::home::Groundwork;
-use groundwork_embed::{LocalEmbedder, LocalOptions};
+use groundwork_core::ErrorCode;
+use groundwork_embed::{LocalEmbedder, LocalOptions, Precision};
 use groundwork_index::SearchType;
 use groundwork_ingest::parse::{ParseLimits, ParserPool, parse_isolated};
 use serde::Serialize;
@@ -28,10 +33,14 @@ pub struct BenchOptions {
     pub embed_runs: usize,
     /// With `scifact`: measure parse throughput only, not the sync and the queries.
     pub parse_only: bool,
+    /// The reference figures: the JSON `bench.py --backend ort --json PATH` wrote.
+    pub reference: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct EmbeddingBench {
+    pub precision: Precision,
+    /// The kernel that ran, e.g. `fp32 avx512` or `int8 avx512-vnni`.
     pub backend: String,
     pub batch_32x128_tokens_per_s: f64,
     pub batch_32x128_ms: f64,
@@ -82,11 +91,39 @@ pub struct ScifactBench {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchReport {
-    pub embedding: Option<EmbeddingBench>,
+    /// One row per numeric path (fp32, then int8 where the CPU has VNNI); empty when skipped.
+    pub embedding: Vec<EmbeddingBench>,
     pub parse: Option<ParseBench>,
     pub scifact: Option<ScifactBench>,
     pub vectors: Option<groundwork_index::VectorBenchReport>,
     pub peak_rss_mib: f64,
+    /// The figures above beside the reference's, when one was given.
+    pub reference: Option<ReferenceComparison>,
+}
+
+/// ONNX Runtime's figures from `bench.py` and ours over them (above 1 is faster for
+/// throughput; below 1 is faster for latency and wall time).
+#[derive(Debug, Clone, Serialize)]
+pub struct ReferenceComparison {
+    pub file: PathBuf,
+    /// When and where the reference ran (its `date` and `machine.cpu`).
+    pub measured: String,
+    pub ort_32x128_tokens_per_s: Option<f64>,
+    pub ort_1x16_ms: Option<f64>,
+    /// Its whole-corpus encode, sorted by length (`bench.py --corpus`).
+    pub ort_corpus_sorted_s: Option<f64>,
+    /// Per numeric path: ours / reference tokens per second at 32 × 128, and ours /
+    /// reference milliseconds at 1 × 16.
+    pub embedding: Vec<EmbeddingRatio>,
+    /// Our SciFact first sync (parse, chunk, embed, commit, index) over its corpus encode.
+    pub scifact_sync_over_corpus_encode: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EmbeddingRatio {
+    pub backend: String,
+    pub batch_32x128_throughput_ratio: Option<f64>,
+    pub query_1x16_latency_ratio: Option<f64>,
 }
 
 impl Groundwork {
@@ -96,20 +133,33 @@ impl Groundwork {
         progress: &mut dyn FnMut(&str),
         observer: &mut dyn crate::SyncObserver,
     ) -> Result<BenchReport, ServiceError> {
-        let embedding = if options.embed_runs > 0 {
-            progress("embedding micro-benchmarks");
-            let embedder = LocalEmbedder::load(&self.model_dir(), LocalOptions::default())?;
-            let batch = groundwork_embed::measure_throughput(&embedder, 32, 128, options.embed_runs);
-            let query = groundwork_embed::measure_throughput(&embedder, 1, 16, options.embed_runs.max(20));
-            Some(EmbeddingBench {
-                backend: embedder.backend(),
-                batch_32x128_tokens_per_s: batch.tokens_per_sec,
-                batch_32x128_ms: batch.ms_per_batch,
-                query_1x16_p50_ms: query.ms_per_batch,
-            })
-        } else {
-            None
-        };
+        // Read first: a bad reference file fails before the long measurements.
+        let reference = options.reference.as_deref().map(Reference::read).transpose()?;
+        let mut embedding = Vec::new();
+        if options.embed_runs > 0 {
+            let mut precisions = vec![Precision::Fp32];
+            if groundwork_embed::vnni_available() {
+                precisions.push(Precision::Int8);
+            }
+            for precision in precisions {
+                progress(&format!("embedding micro-benchmarks, {}", precision.name()));
+                let options_ = LocalOptions {
+                    precision,
+                    ..LocalOptions::default()
+                };
+                let embedder = LocalEmbedder::load(&self.model_dir(), options_)?;
+                let batch = groundwork_embed::measure_throughput(&embedder, 32, 128, options.embed_runs);
+                let query =
+                    groundwork_embed::measure_throughput(&embedder, 1, 16, options.embed_runs.max(20));
+                embedding.push(EmbeddingBench {
+                    precision,
+                    backend: embedder.backend(),
+                    batch_32x128_tokens_per_s: batch.tokens_per_sec,
+                    batch_32x128_ms: batch.ms_per_batch,
+                    query_1x16_p50_ms: query.ms_per_batch,
+                });
+            }
+        }
         let (parse, scifact) = match &options.scifact {
             Some(dir) => {
                 let (parse, scifact) = self.bench_scifact(dir, options.parse_only, progress, observer)?;
@@ -123,12 +173,14 @@ impl Groundwork {
         } else {
             None
         };
+        let reference = reference.map(|reference| reference.compare(&embedding, scifact.as_ref()));
         Ok(BenchReport {
             embedding,
             parse,
             scifact,
             vectors,
             peak_rss_mib: peak_rss_mib(),
+            reference,
         })
     }
 
@@ -148,7 +200,11 @@ impl Groundwork {
         Groundwork::init(&scratch)?;
         std::fs::write(
             scratch.join("config.toml"),
-            format!("[model]\ndir = {:?}\n", self.model_dir().to_string_lossy()),
+            format!(
+                "[model]\ndir = {:?}\nprecision = {:?}\n",
+                self.model_dir().to_string_lossy(),
+                self.config().model.precision.name()
+            ),
         )?;
         let bench_home = Groundwork::open(&scratch)?;
         let folder = scratch.join("scifact-docs");
@@ -262,9 +318,130 @@ impl Drop for RemoveOnDrop {
 use groundwork_core::stats::percentile;
 
 /// Peak resident set size of this process, from getrusage (kilobytes on Linux).
+/// The reference figures read from `bench.py`'s JSON.
+struct Reference {
+    file: PathBuf,
+    measured: String,
+    batch_tokens_per_s: Option<f64>,
+    query_ms: Option<f64>,
+    corpus_sorted_s: Option<f64>,
+}
+
+impl Reference {
+    fn read(file: &Path) -> Result<Reference, ServiceError> {
+        let bad = |why: String| {
+            ServiceError::new(
+                ErrorCode::InvalidRequest,
+                format!("reference file {}: {why}", file.display()),
+            )
+        };
+        let text = std::fs::read_to_string(file).map_err(|e| bad(e.to_string()))?;
+        let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        let ort = doc
+            .pointer("/results/ort")
+            .ok_or_else(|| bad("no ONNX Runtime results (run bench.py with --backend ort)".into()))?;
+        let number = |pointer: &str| ort.pointer(pointer).and_then(serde_json::Value::as_f64);
+        Ok(Reference {
+            file: file.to_path_buf(),
+            measured: format!(
+                "{} on {}",
+                doc.pointer("/date").and_then(|v| v.as_str()).unwrap_or("?"),
+                doc.pointer("/machine/cpu")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("?")
+            ),
+            batch_tokens_per_s: number("/shapes/32x128/tok_per_s"),
+            query_ms: number("/shapes/1x16/median_ms"),
+            corpus_sorted_s: number("/corpus/sorted/wall_s"),
+        })
+    }
+
+    fn compare(self, embedding: &[EmbeddingBench], scifact: Option<&ScifactBench>) -> ReferenceComparison {
+        let ratio = |ours: f64, theirs: Option<f64>| theirs.filter(|t| *t > 0.0).map(|t| ours / t);
+        ReferenceComparison {
+            embedding: embedding
+                .iter()
+                .map(|row| EmbeddingRatio {
+                    backend: row.backend.clone(),
+                    batch_32x128_throughput_ratio: ratio(
+                        row.batch_32x128_tokens_per_s,
+                        self.batch_tokens_per_s,
+                    ),
+                    query_1x16_latency_ratio: ratio(row.query_1x16_p50_ms, self.query_ms),
+                })
+                .collect(),
+            scifact_sync_over_corpus_encode: scifact.and_then(|s| ratio(s.ingest_s, self.corpus_sorted_s)),
+            file: self.file,
+            measured: self.measured,
+            ort_32x128_tokens_per_s: self.batch_tokens_per_s,
+            ort_1x16_ms: self.query_ms,
+            ort_corpus_sorted_s: self.corpus_sorted_s,
+        }
+    }
+}
+
 fn peak_rss_mib() -> f64 {
     // SAFETY: getrusage only writes into the zeroed struct we pass.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     let ok = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } == 0;
     if ok { usage.ru_maxrss as f64 / 1024.0 } else { 0.0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(precision: Precision, tokens_per_s: f64, query_ms: f64) -> EmbeddingBench {
+        EmbeddingBench {
+            precision,
+            backend: format!("{} test", precision.name()),
+            batch_32x128_tokens_per_s: tokens_per_s,
+            batch_32x128_ms: 0.0,
+            query_1x16_p50_ms: query_ms,
+        }
+    }
+
+    #[test]
+    fn reference_figures_are_read_from_bench_py_json_and_compared() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ort.json");
+        std::fs::write(
+            &file,
+            r#"{"date": "2026-12-05T10:00:00+00:00", "machine": {"cpu": "AMD EPYC"},
+                "results": {"ort": {"shapes": {"32x128": {"tok_per_s": 8000.0},
+                                               "1x16": {"median_ms": 5.0}},
+                                    "corpus": {}}}}"#,
+        )
+        .unwrap();
+        let reference = Reference::read(&file).unwrap();
+        let compared = reference.compare(
+            &[
+                row(Precision::Fp32, 8800.0, 2.5),
+                row(Precision::Int8, 12000.0, 2.0),
+            ],
+            None,
+        );
+        assert_eq!(compared.measured, "2026-12-05T10:00:00+00:00 on AMD EPYC");
+        assert_eq!(compared.embedding[0].batch_32x128_throughput_ratio, Some(1.1));
+        assert_eq!(compared.embedding[0].query_1x16_latency_ratio, Some(0.5));
+        assert_eq!(compared.embedding[1].batch_32x128_throughput_ratio, Some(1.5));
+        // The corpus encode was not measured: no ratio rather than a made-up one.
+        assert_eq!(compared.ort_corpus_sorted_s, None);
+        assert_eq!(compared.scifact_sync_over_corpus_encode, None);
+    }
+
+    #[test]
+    fn a_reference_file_that_is_not_bench_py_json_is_a_request_error() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, body) in [("empty.json", ""), ("st.json", r#"{"results": {"st": {}}}"#)] {
+            let file = dir.path().join(name);
+            std::fs::write(&file, body).unwrap();
+            let error = Reference::read(&file).err().expect("refused");
+            assert_eq!(error.code(), ErrorCode::InvalidRequest, "{name}");
+        }
+        let missing = Reference::read(&dir.path().join("missing.json"))
+            .err()
+            .expect("refused");
+        assert_eq!(missing.code(), ErrorCode::InvalidRequest);
+    }
 }

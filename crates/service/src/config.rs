@@ -314,6 +314,13 @@ impl IngestConfig {
 pub struct ModelConfig {
     /// Folder of the local embedding model; defaults to `<home>/models/all-MiniLM-L6-v2`.
     pub dir: Option<PathBuf>,
+    /// The numbers the local model's linear layers compute with: `"fp32"` (the default,
+    /// within 1e-5 of sentence-transformers) or `"int8"` (8-bit weights and activations, on
+    /// CPUs with AVX-512 VNNI about 1.6 times the speed; see ARCHITECTURE.md for its measured
+    /// retrieval quality). Part of the model's fingerprint: after a change, each knowledge base
+    /// on the local model re-embeds its chunks at its next sync, and until then semantic
+    /// search finds none of them.
+    pub precision: groundwork_embed::Precision,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -184,7 +184,11 @@ impl Groundwork {
             return Ok(embedder.clone());
         }
         let dir = self.model_dir();
-        let embedder = LocalEmbedder::load(&dir, LocalOptions::default()).map_err(|e| {
+        let options = LocalOptions {
+            precision: self.shared.config.model.precision,
+            ..LocalOptions::default()
+        };
+        let embedder = LocalEmbedder::load(&dir, options).map_err(|e| {
             ServiceError::new(
                 ErrorCode::ModelUnavailable,
                 format!("{e}; run `groundwork models fetch`"),
