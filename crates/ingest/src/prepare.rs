@@ -23,6 +23,9 @@ pub(crate) struct Pending {
     pub entry: ObjectEntry,
     pub sidecar: Option<ObjectEntry>,
     pub state: Option<DocumentState>,
+    /// Some chunk of the stored document has no vector of this sync's model: chunk and embed
+    /// it again even if its content is unchanged.
+    pub reembed: bool,
 }
 
 pub(crate) enum Prepared {
@@ -91,6 +94,7 @@ impl Preparer<'_> {
         if let Some(state) = &item.state
             && state.content_sha256.as_deref() == Some(content_sha256.as_str())
             && state.sidecar_version == sidecar_version
+            && !item.reembed
         {
             return Prepared::Unchanged(VersionTouch {
                 document_id: state.id,

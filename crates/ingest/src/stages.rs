@@ -306,6 +306,7 @@ mod tests {
             entry: ObjectEntry::for_tests(&format!("s3://b/doc{i:04}"), "v1"),
             sidecar: None,
             state: None,
+            reembed: false,
         }
     }
 

@@ -122,6 +122,9 @@ impl SyncEngine<'_> {
                 objects: listing.objects.len(),
             });
             let mut states = self.store.document_states(source.id)?;
+            let missing_vectors = self
+                .store
+                .documents_missing_vectors(source.id, self.embedder.fingerprint())?;
             let (documents, sidecars) = split_sidecars(listing.objects);
             let (entry_failures, sidecar_failures) = split_sidecar_failures(listing.failures);
             report.listed += documents.len() + entry_failures.len();
@@ -171,9 +174,13 @@ impl SyncEngine<'_> {
                     }
                     continue;
                 }
+                let reembed = missing_vectors.contains(&entry.uri);
                 if let Some(state) = &state {
                     let same_sidecar = state.sidecar_version == sidecar_version;
-                    if state.object_version.as_deref() == Some(entry.version.as_str()) && same_sidecar {
+                    if state.object_version.as_deref() == Some(entry.version.as_str())
+                        && same_sidecar
+                        && !reembed
+                    {
                         report.unchanged += 1;
                         continue;
                     }
@@ -190,6 +197,7 @@ impl SyncEngine<'_> {
                     entry,
                     sidecar,
                     state,
+                    reembed,
                 });
             }
             // Whatever the store has that the listing lacks was deleted at the source.

@@ -14,7 +14,7 @@ use groundwork_core::{
 };
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_json::{Map, Value};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -347,6 +347,24 @@ impl Store {
             states.insert(state.uri.clone(), state);
         }
         Ok(states)
+    }
+
+    /// URIs of the documents of `source_id` with a chunk whose text has no vector of `model`
+    /// in the embedding cache: documents a sync must chunk and embed again even though their
+    /// content is unchanged (after the local model's numeric path changed, say).
+    pub fn documents_missing_vectors(&self, source_id: SourceId, model: &str) -> Result<HashSet<String>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT DISTINCT d.uri FROM documents d JOIN chunks c ON c.document_id = d.id
+             WHERE d.source_id = ?1 AND NOT EXISTS
+                 (SELECT 1 FROM embeddings e WHERE e.model = ?2 AND e.text_sha256 = c.text_sha256)",
+        )?;
+        let rows = stmt.query_map(rusqlite::params![source_id, model], |r| r.get::<_, String>(0))?;
+        let mut uris = HashSet::new();
+        for row in rows {
+            uris.insert(row?);
+        }
+        Ok(uris)
     }
 
     /// Applies a batch of document changes in one transaction. Each change also appends to the

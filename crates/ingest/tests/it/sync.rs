@@ -531,3 +531,54 @@ fn a_commit_stage_that_stops_stops_the_others_and_a_later_sync_converges() {
     clean.sync(embedder.as_ref(), one_by_one(), &mut ()).unwrap();
     assert_same_contents(&kb.contents(&model), &clean.contents(&model));
 }
+
+#[test]
+fn unchanged_documents_are_embedded_again_for_a_model_that_lacks_their_vectors() {
+    let Some(fp32) = model() else { return };
+    let int8 = LocalEmbedder::load(
+        &groundwork_embed::test_model_dir().unwrap(),
+        LocalOptions {
+            precision: groundwork_embed::Precision::Int8,
+            ..LocalOptions::default()
+        },
+    )
+    .unwrap();
+    assert_ne!(fp32.fingerprint(), int8.fingerprint());
+    let corpus = tempfile::tempdir().unwrap();
+    write_corpus(corpus.path(), 12);
+    let kb = Kb::new(corpus.path(), fp32.as_ref());
+    let first = kb.sync(fp32.as_ref(), pipelined(), &mut ()).unwrap();
+    assert!(first.embeddings_computed > 0);
+    let again = kb.sync(fp32.as_ref(), pipelined(), &mut ()).unwrap();
+    assert_eq!((again.updated, again.embeddings_computed), (0, 0));
+
+    // The other numeric path (a new fingerprint): no document changed, yet every chunk's text
+    // needs a vector of the new model, and gets one.
+    let switched = kb.sync(&int8, pipelined(), &mut ()).unwrap();
+    assert_eq!(switched.added, 0);
+    assert_eq!(switched.embeddings_computed, first.embeddings_computed);
+    let before = kb.contents(fp32.fingerprint());
+    let after = kb.contents(int8.fingerprint());
+    assert_eq!(before.len(), after.len());
+    for (uri, (hash, chunks)) in &before {
+        let (new_hash, new_chunks) = &after[uri];
+        assert_eq!(hash, new_hash, "{uri}");
+        assert_eq!(
+            chunks.len(),
+            new_chunks.len(),
+            "{uri}: a chunk lacks an int8 vector"
+        );
+        for (old, new) in chunks.iter().zip(new_chunks) {
+            assert_eq!((&old.text, old.range), (&new.text, new.range));
+            let cosine: f32 = old.vector.iter().zip(&new.vector).map(|(a, b)| a * b).sum();
+            assert!(
+                cosine > 0.98,
+                "{uri}: fp32 and int8 vectors too far apart ({cosine})"
+            );
+        }
+    }
+    // Then it is up to date for that model too, and the first model's vectors are still there.
+    let settled = kb.sync(&int8, pipelined(), &mut ()).unwrap();
+    assert_eq!((settled.updated, settled.embeddings_computed), (0, 0));
+    assert_same_contents(&kb.contents(fp32.fingerprint()), &before);
+}
