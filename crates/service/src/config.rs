@@ -314,11 +314,12 @@ impl IngestConfig {
 pub struct ModelConfig {
     /// Folder of the local embedding model; defaults to `<home>/models/all-MiniLM-L6-v2`.
     pub dir: Option<PathBuf>,
-    /// The numbers the local model's linear layers compute with: `"fp32"` (the default,
-    /// within 1e-5 of sentence-transformers) or `"int8"` (8-bit weights and activations, on
-    /// CPUs with AVX-512 VNNI about 1.6 times the speed; see ARCHITECTURE.md for its measured
-    /// retrieval quality). Part of the model's fingerprint: after a change, each knowledge base
-    /// on the local model re-embeds its chunks at its next sync, and until then semantic
+    /// The numbers the local model's linear layers compute with: `"fp32"` (within 1e-5 of
+    /// sentence-transformers; the default when absent, and what `init` writes on CPUs without
+    /// AVX-512 VNNI) or `"int8"` (8-bit weights and activations: on CPUs with VNNI 2.5 times
+    /// fp32's batch throughput with SciFact nDCG@10 within 0.002, see ARCHITECTURE.md; what
+    /// `init` writes there). Part of the model's fingerprint: after a change, each knowledge
+    /// base on the local model re-embeds its chunks at its next sync, and until then semantic
     /// search finds none of them.
     pub precision: groundwork_embed::Precision,
 }
@@ -393,11 +394,18 @@ impl Config {
         }
     }
 
-    /// The commented default file written by `groundwork init`.
+    /// The commented default file written by `groundwork init`. One value is chosen for the
+    /// machine rather than fixed: `[model] precision` is `int8` where the CPU has AVX-512
+    /// VNNI (measured faster than fp32 with the same retrieval quality, see ARCHITECTURE.md),
+    /// else `fp32`. A file without the key means `fp32`, so a home made before the choice
+    /// existed keeps the vectors it has.
     pub fn default_file() -> String {
-        let body = toml::to_string_pretty(&Config::default()).expect("default config serialises");
+        let mut config = Config::default();
+        config.model.precision = groundwork_embed::Precision::machine_default();
+        let body = toml::to_string_pretty(&config).expect("default config serialises");
         format!(
-            "# groundwork configuration. Every field is optional; these are the defaults.\n\
+            "# groundwork configuration. Every field is optional; these are the defaults, except\n\
+             # [model] precision, chosen for this machine (fp32 when absent).\n\
              # Environment: GROUNDWORK_HOME picks the home directory; AWS_* variables give S3 credentials.\n\n{body}"
         )
     }
