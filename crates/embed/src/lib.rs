@@ -21,6 +21,7 @@
 //! from different models are never mixed.
 
 mod bert;
+mod elementwise;
 mod error;
 pub mod fetch;
 mod gather;

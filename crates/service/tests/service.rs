@@ -666,7 +666,12 @@ fn permission_aware_retrieval_matches_brute_force() {
     let Some(model) = model_dir() else {
         return;
     };
-    let embedder = LocalEmbedder::load(&model, LocalOptions::default()).unwrap();
+    // The numeric path `init` writes into the homes below ([model] precision).
+    let options = LocalOptions {
+        precision: groundwork_embed::Precision::machine_default(),
+        ..LocalOptions::default()
+    };
+    let embedder = LocalEmbedder::load(&model, options).unwrap();
     let fingerprint = embedder.fingerprint().to_owned();
     let dir = tempfile::tempdir().unwrap();
     let mut totals = Tally::default();
