@@ -84,8 +84,9 @@ pub struct BenchArgs {
     /// before the sync.
     #[arg(long, requires = "scifact")]
     pub parse_only: bool,
-    /// The JSON `../shared/bench/reference/bench.py --backend ort --json PATH` wrote on this
-    /// machine: each figure is printed beside ONNX Runtime's, with the ratio.
+    /// The reference: `../shared/bench/reference/bench.py` (run first, from its installation
+    /// made by setup.sh), or the JSON it wrote with `--backend ort --json PATH` on this
+    /// machine. Each figure is printed beside ONNX Runtime's, with the ratio.
     #[arg(long)]
     pub reference: Option<PathBuf>,
 }

@@ -20,6 +20,7 @@ use groundwork_embed::{LocalEmbedder, LocalOptions, Precision};
 use groundwork_index::SearchType;
 use groundwork_ingest::parse::{ParseLimits, ParserPool, parse_isolated};
 use serde::Serialize;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -33,7 +34,9 @@ pub struct BenchOptions {
     pub embed_runs: usize,
     /// With `scifact`: measure parse throughput only, not the sync and the queries.
     pub parse_only: bool,
-    /// The reference figures: the JSON `bench.py --backend ort --json PATH` wrote.
+    /// The reference: `bench.py` itself (run here first, with the Python of its installation:
+    /// `$REF_DIR`, else `~/.cache/groundwork-reference`, as `setup.sh` makes it), or the JSON
+    /// `bench.py --backend ort --json PATH` wrote earlier.
     pub reference: Option<PathBuf>,
 }
 
@@ -133,8 +136,21 @@ impl Groundwork {
         progress: &mut dyn FnMut(&str),
         observer: &mut dyn crate::SyncObserver,
     ) -> Result<BenchReport, ServiceError> {
-        // Read first: a bad reference file fails before the long measurements.
-        let reference = options.reference.as_deref().map(Reference::read).transpose()?;
+        // First: a bad reference fails before the long measurements, and a reference that runs
+        // here runs in the same window as ours.
+        let reference = match options.reference.as_deref() {
+            Some(path) if path.extension().is_some_and(|e| e == "py") => {
+                progress("the reference (ONNX Runtime fp32, bench.py); it waits for an idle CPU");
+                let corpus = options.scifact.as_ref().map(|dir| dir.join("corpus.jsonl"));
+                Some(Reference::run(
+                    path,
+                    corpus.as_deref(),
+                    &self.home().join("bench"),
+                )?)
+            }
+            Some(path) => Some(Reference::read(path)?),
+            None => None,
+        };
         let mut embedding = Vec::new();
         if options.embed_runs > 0 {
             let mut precisions = vec![Precision::Fp32];
@@ -356,6 +372,68 @@ impl Reference {
         })
     }
 
+    /// Runs `script` (`bench.py`) for ONNX Runtime's 1 × 16 and 32 × 128 shapes and, with
+    /// `corpus`, its whole-corpus encode sorted by length, then reads what it wrote.
+    fn run(script: &Path, corpus: Option<&Path>, scratch: &Path) -> Result<Reference, ServiceError> {
+        let failed = |why: String| {
+            ServiceError::new(
+                ErrorCode::InvalidRequest,
+                format!("reference {}: {why}", script.display()),
+            )
+        };
+        let installation = std::env::var_os("REF_DIR")
+            .map(PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache/groundwork-reference"))
+            })
+            .ok_or_else(|| failed("no REF_DIR or HOME to find its installation".into()))?;
+        Reference::run_with(&installation.join("venv/bin/python"), script, corpus, scratch)
+    }
+
+    /// [`Reference::run`] with a given interpreter.
+    fn run_with(
+        python: &Path,
+        script: &Path,
+        corpus: Option<&Path>,
+        scratch: &Path,
+    ) -> Result<Reference, ServiceError> {
+        let failed = |why: String| {
+            ServiceError::new(
+                ErrorCode::InvalidRequest,
+                format!("reference {}: {why}", script.display()),
+            )
+        };
+        if !python.is_file() {
+            return Err(failed(format!(
+                "not installed: no {} (run its setup.sh)",
+                python.display()
+            )));
+        }
+        std::fs::create_dir_all(scratch)?;
+        let out = scratch.join(format!("reference-{}.json", std::process::id()));
+        let mut command = std::process::Command::new(python);
+        command
+            .arg(script)
+            .args(["--backend", "ort", "--shapes", "1x16,32x128", "--json"])
+            .arg(&out);
+        if let Some(corpus) = corpus {
+            command
+                .arg("--corpus")
+                .arg(corpus)
+                .args(["--corpus-orders", "sorted"]);
+        }
+        // Its table goes to our standard error: standard output carries our report.
+        let stderr = std::io::stderr().as_fd().try_clone_to_owned()?;
+        let status = command.stdout(stderr).status();
+        let read = match status {
+            Ok(status) if status.success() => Reference::read(&out),
+            Ok(status) => Err(failed(format!("exited with {status}"))),
+            Err(e) => Err(failed(e.to_string())),
+        };
+        let _ = std::fs::remove_file(&out);
+        read
+    }
+
     fn compare(self, embedding: &[EmbeddingBench], scifact: Option<&ScifactBench>) -> ReferenceComparison {
         let ratio = |ours: f64, theirs: Option<f64>| theirs.filter(|t| *t > 0.0).map(|t| ours / t);
         ReferenceComparison {
@@ -443,5 +521,13 @@ mod tests {
             .err()
             .expect("refused");
         assert_eq!(missing.code(), ErrorCode::InvalidRequest);
+        // A reference script without its installation, or one that fails, is refused too.
+        let script = dir.path().join("bench.py");
+        let absent = Reference::run_with(&dir.path().join("venv/bin/python"), &script, None, dir.path());
+        let error = absent.err().expect("refused");
+        assert_eq!(error.code(), ErrorCode::InvalidRequest);
+        assert!(error.to_string().contains("not installed"), "{error}");
+        let failing = Reference::run_with(Path::new("/bin/false"), &script, None, dir.path());
+        assert_eq!(failing.err().expect("refused").code(), ErrorCode::InvalidRequest);
     }
 }
