@@ -34,9 +34,9 @@ impl Precision {
         }
     }
 
-    /// What a new knowledge base embeds with on this machine: int8 where the CPU has 8-bit
-    /// dot-product instructions (AVX-512 VNNI), where it is the faster path and was measured to
-    /// keep retrieval quality (see ARCHITECTURE.md); fp32 elsewhere.
+    /// What `groundwork init` writes as a new home's `[model] precision` on this machine: int8
+    /// where the CPU has 8-bit dot-product instructions (AVX-512 VNNI), where it is the faster
+    /// path and was measured to keep retrieval quality (see ARCHITECTURE.md); fp32 elsewhere.
     pub fn machine_default() -> Precision {
         if Isa::detect() == Isa::Avx512 && vnni_available() {
             Precision::Int8

@@ -47,7 +47,7 @@ use groundwork_objects::{Connection, ListFailure, ObjectEntry};
 use groundwork_search::LiveIndex;
 use groundwork_store::{DocumentChange, FailureWrite, Store};
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::time::Instant;
@@ -98,6 +98,20 @@ impl SyncEngine<'_> {
         result
     }
 
+    /// Whether the sync run before the current one completed with `model`.
+    fn previous_run_completed_with(&self, model: &str) -> Result<bool, SyncError> {
+        let runs = self.store.sync_runs(self.kb.id, 2)?;
+        Ok(runs.get(1).is_some_and(|run| {
+            run.status == "completed"
+                && run
+                    .report
+                    .as_ref()
+                    .and_then(|report| report.get("model"))
+                    .and_then(Value::as_str)
+                    == Some(model)
+        }))
+    }
+
     fn run_inner(
         &self,
         sources: &[(Source, Connection)],
@@ -107,11 +121,16 @@ impl SyncEngine<'_> {
     ) -> Result<SyncReport, SyncError> {
         let mut report = SyncReport {
             run_id,
+            model: self.embedder.fingerprint().to_owned(),
             sources: sources.len(),
             ..SyncReport::default()
         };
         let clocks = StageClocks::default();
         let listing_started = Instant::now();
+        // Chunks without a vector of this model can only exist if the run before this one did
+        // not complete with this model (the model changed, or a run failed or was killed); only
+        // then is every chunk checked (a join over all of them, too slow for every sync).
+        let vectors_complete = self.previous_run_completed_with(&report.model)?;
         let mut pending = Vec::new();
         let mut deletions = Vec::new();
         let mut listed_failures = Vec::new();
@@ -122,9 +141,12 @@ impl SyncEngine<'_> {
                 objects: listing.objects.len(),
             });
             let mut states = self.store.document_states(source.id)?;
-            let missing_vectors = self
-                .store
-                .documents_missing_vectors(source.id, self.embedder.fingerprint())?;
+            let missing_vectors = if vectors_complete {
+                HashSet::new()
+            } else {
+                self.store
+                    .documents_missing_vectors(source.id, self.embedder.fingerprint())?
+            };
             let (documents, sidecars) = split_sidecars(listing.objects);
             let (entry_failures, sidecar_failures) = split_sidecar_failures(listing.failures);
             report.listed += documents.len() + entry_failures.len();

@@ -110,6 +110,9 @@ pub const MAX_LISTED_CHANGES: usize = 1000;
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct SyncReport {
     pub run_id: i64,
+    /// The fingerprint of the embedding model this sync ran with. A completed sync leaves
+    /// every chunk of the knowledge base with a vector of it.
+    pub model: String,
     pub sources: usize,
     pub listed: usize,
     pub added: usize,

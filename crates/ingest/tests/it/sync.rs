@@ -532,17 +532,21 @@ fn a_commit_stage_that_stops_stops_the_others_and_a_later_sync_converges() {
     assert_same_contents(&kb.contents(&model), &clean.contents(&model));
 }
 
-#[test]
-fn unchanged_documents_are_embedded_again_for_a_model_that_lacks_their_vectors() {
-    let Some(fp32) = model() else { return };
-    let int8 = LocalEmbedder::load(
+fn int8_model() -> LocalEmbedder {
+    LocalEmbedder::load(
         &groundwork_embed::test_model_dir().unwrap(),
         LocalOptions {
             precision: groundwork_embed::Precision::Int8,
             ..LocalOptions::default()
         },
     )
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn unchanged_documents_are_embedded_again_for_a_model_that_lacks_their_vectors() {
+    let Some(fp32) = model() else { return };
+    let int8 = int8_model();
     assert_ne!(fp32.fingerprint(), int8.fingerprint());
     let corpus = tempfile::tempdir().unwrap();
     write_corpus(corpus.path(), 12);
@@ -581,4 +585,35 @@ fn unchanged_documents_are_embedded_again_for_a_model_that_lacks_their_vectors()
     let settled = kb.sync(&int8, pipelined(), &mut ()).unwrap();
     assert_eq!((settled.updated, settled.embeddings_computed), (0, 0));
     assert_same_contents(&kb.contents(fp32.fingerprint()), &before);
+}
+
+#[test]
+fn a_failed_run_with_another_model_leaves_nothing_without_a_vector_of_the_next() {
+    let Some(fp32) = model() else { return };
+    let int8 = int8_model();
+    let corpus = tempfile::tempdir().unwrap();
+    // Synced with fp32, then every report revised.
+    let (kb, model, _) = synced_then_revised(corpus.path(), fp32.as_ref(), 40);
+    // A sync with int8 commits the revised reports before the poisoned one, with int8 vectors
+    // only, then fails.
+    let failing = Failing {
+        inner: &int8,
+        poison: "marker021",
+        calls: AtomicUsize::new(0),
+    };
+    let report = kb.sync(&failing, pipelined(), &mut ()).unwrap_err();
+    assert!(matches!(report, SyncError::Embed(_)), "{report}");
+    // Back on fp32: the run before did not complete with fp32, so every chunk is checked and
+    // the reports the failed run committed are embedded again.
+    let back = kb.sync(fp32.as_ref(), pipelined(), &mut ()).unwrap();
+    assert!(back.embeddings_computed > 0);
+    for (uri, (_, chunks)) in kb.contents(&model) {
+        for chunk in chunks {
+            assert_eq!(
+                chunk.vector.len(),
+                fp32.dimension(),
+                "{uri}: a chunk lacks an fp32 vector"
+            );
+        }
+    }
 }
